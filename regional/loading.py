@@ -1,0 +1,42 @@
+"""Load a RegionalFluxPipeline from the Hub, a local folder, or the built-in tiny model."""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+MODEL_ALIASES = {
+    "dev": "black-forest-labs/FLUX.1-dev",
+    "schnell": "black-forest-labs/FLUX.1-schnell",
+}
+
+
+def pick_dtype(name: str, device: str) -> torch.dtype:
+    """'auto' is bfloat16 on CUDA (FLUX's native dtype) and float32 elsewhere."""
+    if name == "auto":
+        return torch.bfloat16 if device == "cuda" else torch.float32
+    return getattr(torch, name)
+
+
+def load_pipeline(model: str, dtype: str = "auto", cpu_offload: bool = False, device: str | None = None):
+    """``model``: 'tiny', 'dev', 'schnell', a Hub id or a local pipeline folder.
+
+    The pipeline goes to CUDA when available (or to CPU with model offload when ``cpu_offload``).
+    """
+    from regional.pipeline import RegionalFluxPipeline
+    from regional.testing import tiny_flux_pipeline
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if model == "tiny":
+        logger.warning("using the tiny random-weight model: it draws noise, not pictures")
+        return tiny_flux_pipeline().to(device)
+    source = MODEL_ALIASES.get(model, model)
+    pipe = RegionalFluxPipeline.from_pretrained(source, torch_dtype=pick_dtype(dtype, device))
+    if cpu_offload and device == "cuda":
+        pipe.enable_model_cpu_offload()
+    else:
+        pipe.to(device)
+    return pipe

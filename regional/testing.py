@@ -1,0 +1,128 @@
+"""A tiny, offline, deterministic FLUX pipeline built from the real diffusers/transformers classes.
+
+Nothing is downloaded: the weights are random (seeded) and the tokenizers are built here from a small
+word list with a character fallback. The geometry matches FLUX.1: an 8x VAE and 2x2 packing, so one token
+covers 16x16 pixels, and the same layouts work on it and on the real model. It draws noise, not pictures.
+"""
+
+from __future__ import annotations
+
+import string
+
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+from transformers import CLIPTextConfig, CLIPTextModel, PreTrainedTokenizerFast, T5Config, T5EncoderModel
+
+TINY_WORDS = ["a", "an", "the", "of", "and", "with", "on", "in", "at", "to", "from", "by", "under", "over", "above", "below", "behind", "beside", "next", "near", "left", "right", "top", "bottom", "center", "centre", "middle", "corner", "background", "foreground", "front", "back", "upper", "lower", "side", "small", "large", "big", "tiny", "red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "black", "white", "gray", "grey", "gold", "silver", "dark", "light", "bright", "circle", "square", "triangle", "star", "heart", "cross", "ring", "disc", "box", "ball", "cube", "car", "truck", "bus", "bike", "boat", "plane", "train", "fox", "cat", "dog", "bird", "horse", "cow", "sheep", "fish", "tree", "flower", "house", "cabin", "castle", "mountain", "river", "lake", "sea", "sky", "sun", "moon", "cloud", "snow", "grass", "road", "city", "street", "person", "man", "woman", "child", "chair", "table", "cup", "bottle", "lamp", "book", "apple", "banana", "photo", "picture", "painting", "scene", "image", "landscape", "night", "day", "lights", "northern", "snowy", "sunny", "rainy", "wooden", "stone", "old", "new"]
+
+
+def _tokenizer(specials: list[str], template: str, max_length: int) -> PreTrainedTokenizerFast:
+    """A Unigram tokenizer: known words are one token, anything else falls back to characters."""
+    chars = [c for c in string.printable if not c.isspace()]
+    scores = {token: 0.0 for token in specials}
+    for piece, score in [("\u2581", -5.0)] + [(c, -10.0) for c in chars] + [("\u2581" + c, -9.0) for c in chars]:
+        scores[piece] = score
+    scores.update({"\u2581" + word: -1.0 for word in TINY_WORDS})
+    vocab = list(scores.items())
+    unk = specials.index("<unk>")
+    tok = Tokenizer(models.Unigram(vocab, unk_id=unk, byte_fallback=False))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    ids = {name: specials.index(name) for name in specials}
+    tok.post_processor = processors.TemplateProcessing(
+        single=template, special_tokens=[(name, ids[name]) for name in specials if name in template]
+    )
+    names = {"<pad>": "pad_token", "<unk>": "unk_token", "</s>": "eos_token", "<s>": "bos_token"}
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, model_max_length=max_length, **{names[s]: s for s in specials if s in names}
+    )
+
+
+def tiny_tokenizers() -> tuple[PreTrainedTokenizerFast, PreTrainedTokenizerFast]:
+    """(CLIP-like tokenizer with max length 77, T5-like tokenizer with max length 512)."""
+    clip = _tokenizer(["<pad>", "<unk>", "<s>", "</s>"], "<s> $A </s>", 77)
+    t5 = _tokenizer(["<pad>", "</s>", "<unk>"], "$A </s>", 512)
+    return clip, t5
+
+
+def tiny_flux_components(seed: int = 0, guidance_embeds: bool = True) -> dict:
+    """Components of a FluxPipeline at toy sizes, weights drawn from ``seed``, all in eval mode."""
+    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxTransformer2DModel
+
+    clip_tokenizer, t5_tokenizer = tiny_tokenizers()
+    torch.manual_seed(seed)
+    transformer = FluxTransformer2DModel(
+        patch_size=1,
+        in_channels=16,
+        num_layers=2,
+        num_single_layers=4,
+        attention_head_dim=16,
+        num_attention_heads=2,
+        joint_attention_dim=32,
+        pooled_projection_dim=32,
+        axes_dims_rope=(4, 4, 8),
+        guidance_embeds=guidance_embeds,
+    )
+    clip_config = CLIPTextConfig(
+        vocab_size=clip_tokenizer.vocab_size,
+        hidden_size=32,
+        intermediate_size=37,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        projection_dim=32,
+        max_position_embeddings=77,
+        bos_token_id=clip_tokenizer.bos_token_id,
+        eos_token_id=clip_tokenizer.eos_token_id,
+        pad_token_id=clip_tokenizer.pad_token_id,
+    )
+    text_encoder = CLIPTextModel(clip_config)
+    t5_config = T5Config(
+        vocab_size=t5_tokenizer.vocab_size,
+        d_model=32,
+        d_kv=8,
+        d_ff=37,
+        num_layers=2,
+        num_heads=4,
+        relative_attention_num_buckets=8,
+        pad_token_id=t5_tokenizer.pad_token_id,
+        eos_token_id=t5_tokenizer.eos_token_id,
+    )
+    text_encoder_2 = T5EncoderModel(t5_config)
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        block_out_channels=(8, 8, 8, 8),
+        layers_per_block=1,
+        latent_channels=4,
+        norm_num_groups=4,
+        sample_size=64,
+        scaling_factor=1.5035,
+        shift_factor=0.0609,
+        use_quant_conv=False,
+        use_post_quant_conv=False,
+    )
+    for module in (transformer, text_encoder, text_encoder_2, vae):
+        module.eval()
+    return {
+        "transformer": transformer,
+        "vae": vae,
+        "text_encoder": text_encoder,
+        "tokenizer": clip_tokenizer,
+        "text_encoder_2": text_encoder_2,
+        "tokenizer_2": t5_tokenizer,
+        "scheduler": FlowMatchEulerDiscreteScheduler(shift=3.0, use_dynamic_shifting=True),
+    }
+
+
+def tiny_flux_pipeline(seed: int = 0, guidance_embeds: bool = True):
+    """A ``RegionalFluxPipeline`` on CPU in float32 with tiny random weights: offline and deterministic.
+
+    ``guidance_embeds=False`` gives a schnell-like model (no guidance embedding).
+    """
+    from regional.pipeline import RegionalFluxPipeline
+
+    pipe = RegionalFluxPipeline(**tiny_flux_components(seed, guidance_embeds))
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
