@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # before `make setup` (see README) and set TORCH_SPEC= to keep it.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup test test-fast lint run clean
+.PHONY: setup test test-fast lint run eval-planner toy-model clean
 
 setup: $(STAMP)
 
@@ -24,6 +24,15 @@ test: setup
 
 test-fast: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not slow"
+
+run: setup
+	$(BIN)/regional serve
+
+eval-planner: setup
+	HF_HUB_OFFLINE=1 $(BIN)/python -m planner.eval
+
+toy-model: setup
+	HF_HUB_OFFLINE=1 $(BIN)/python -m regional.toy.train
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

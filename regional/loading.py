@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import torch
 
 logger = logging.getLogger(__name__)
 
+TOY_MODEL_DIR = Path(__file__).parent / "toy" / "model"
+"""The small FLUX-architecture model trained on the synthetic shapes world (``make toy-model``)."""
+
 MODEL_ALIASES = {
+    "toy": str(TOY_MODEL_DIR),
     "dev": "black-forest-labs/FLUX.1-dev",
     "schnell": "black-forest-labs/FLUX.1-schnell",
 }
@@ -22,7 +27,7 @@ def pick_dtype(name: str, device: str) -> torch.dtype:
 
 
 def load_pipeline(model: str, dtype: str = "auto", cpu_offload: bool = False, device: str | None = None):
-    """``model``: 'tiny', 'dev', 'schnell', a Hub id or a local pipeline folder.
+    """``model``: 'tiny' (random weights), 'toy' (shapes world), 'dev', 'schnell', a Hub id or a local folder.
 
     The pipeline goes to CUDA when available (or to CPU with model offload when ``cpu_offload``).
     """
