@@ -70,9 +70,11 @@ def regional_joint_attention(
     Returns the output in the same order and shape as ``query``.
     """
     nb, nr = state.base_text_len, state.region_text_len
-    base = torch.cat([query[:, :nb], query[:, nb + nr :]], dim=1), torch.cat(
-        [key[:, :nb], key[:, nb + nr :]], dim=1
-    ), torch.cat([value[:, :nb], value[:, nb + nr :]], dim=1)
+    base = (
+        torch.cat([query[:, :nb], query[:, nb + nr :]], dim=1),
+        torch.cat([key[:, :nb], key[:, nb + nr :]], dim=1),
+        torch.cat([value[:, :nb], value[:, nb + nr :]], dim=1),
+    )
     # z_base: exactly plain FLUX attention, through diffusers' dispatcher (honours set_attention_backend).
     z_base = dispatch_attention_fn(*base, backend=backend)
     region_key, region_value = key[:, nb:], value[:, nb:]
@@ -108,7 +110,9 @@ class RegionalFluxAttnProcessor(FluxAttnProcessor):
         regional_state: RegionalAttentionState | None = None,
     ):
         if regional_state is None:
-            return super().__call__(attn, hidden_states, encoder_hidden_states, attention_mask, image_rotary_emb)
+            return super().__call__(
+                attn, hidden_states, encoder_hidden_states, attention_mask, image_rotary_emb
+            )
         if attention_mask is not None:
             raise ValueError("regional prompting builds its own attention mask; do not pass attention_mask")
 
@@ -132,7 +136,9 @@ class RegionalFluxAttnProcessor(FluxAttnProcessor):
 def _joint_qkv(attn, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor | None):
     """Q, K, V of ``[text | image]`` after the QK norms, each (batch, seq, heads, head_dim)."""
     if getattr(attn, "fused_projections", False):
-        raise ValueError("regional prompting does not support fused QKV projections; call unfuse_qkv_projections()")
+        raise ValueError(
+            "regional prompting does not support fused QKV projections; call unfuse_qkv_projections()"
+        )
 
     def heads(x: torch.Tensor) -> torch.Tensor:
         return x.unflatten(-1, (-1, attn.head_dim))

@@ -20,7 +20,9 @@ SUBCOMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="regional", description="Layout-to-image with regional prompting on FLUX.1")
+    parser = argparse.ArgumentParser(
+        prog="regional", description="Layout-to-image with regional prompting on FLUX.1"
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module_name, help_text) in SUBCOMMANDS.items():
         try:

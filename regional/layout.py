@@ -31,7 +31,7 @@ MAX_MASK_BYTES = 4 * 1024 * 1024
 MAX_MASK_PIXELS = 4096 * 4096
 """Largest mask accepted, in pixels (guards against decompression bombs)."""
 
-MIN_SIDE, MAX_SIDE = 64, 4096
+MIN_SIDE, MAX_SIDE = 32, 4096
 """Canvas side limits in pixels; both sides must also be multiples of ``TOKEN_PX``."""
 
 
@@ -154,10 +154,10 @@ class Layout(BaseModel):
     @field_validator("width", "height")
     @classmethod
     def _side_on_token_grid(cls, value: int) -> int:
-        if not MIN_SIDE <= value <= MAX_SIDE:
-            raise ValueError(f"{value} px is outside [{MIN_SIDE}, {MAX_SIDE}]")
         if value % TOKEN_PX:
             raise ValueError(f"{value} px is not a multiple of {TOKEN_PX} (FLUX's pixels per token)")
+        if not MIN_SIDE <= value <= MAX_SIDE:
+            raise ValueError(f"{value} px is outside [{MIN_SIDE}, {MAX_SIDE}]")
         return value
 
     @field_validator("base_prompt")

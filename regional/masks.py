@@ -29,7 +29,9 @@ def layout_regions(layout: Layout) -> tuple[list[str], np.ndarray]:
     tokens in row-major order. The background region, when present, is the last row.
     """
     prompts = [region.prompt for region in layout.regions]
-    rows = [token_membership(region_coverage(r, layout.width, layout.height)).reshape(-1) for r in layout.regions]
+    rows = [
+        token_membership(region_coverage(r, layout.width, layout.height)).reshape(-1) for r in layout.regions
+    ]
     grid = (layout.height // TOKEN_PX) * (layout.width // TOKEN_PX)
     covered = np.logical_or.reduce(rows) if rows else np.zeros(grid, dtype=bool)
     if not covered.all():
@@ -55,7 +57,9 @@ def joint_attention_mask(membership: torch.Tensor, text_lengths: Sequence[int]) 
         raise ValueError(f"{regions} regions but {len(text_lengths)} text lengths")
     if not membership.any(dim=0).all():
         raise ValueError("every image token must belong to a region (add the background region)")
-    text_owner = torch.nn.functional.one_hot(text_segments(text_lengths), regions).bool().to(membership.device)
+    text_owner = (
+        torch.nn.functional.one_hot(text_segments(text_lengths), regions).bool().to(membership.device)
+    )
     t2t = (text_owner.float() @ text_owner.float().T) > 0  # eq. 4: block diagonal
     t2i = (text_owner.float() @ membership.float()) > 0  # a prompt sees its region's image tokens
     i2t = t2i.T  # eq. 3: an image token sees the prompts of the regions containing it

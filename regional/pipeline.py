@@ -34,7 +34,9 @@ def select_blocks(count: int, interval: int, explicit: Sequence[int] | None, nam
             raise ValueError(f"{name}_inject_blocks {bad} out of range: the model has {count} {name} blocks")
         return frozenset(explicit)
     if interval < 1:
-        raise ValueError(f"{name}_inject_interval must be >= 1, got {interval}; pass an explicit empty list instead")
+        raise ValueError(
+            f"{name}_inject_interval must be >= 1, got {interval}; pass an explicit empty list instead"
+        )
     return frozenset(range(0, count, interval))
 
 
@@ -56,7 +58,9 @@ class RegionalFluxPipeline(FluxPipeline):
         padding tokens; ``token_margin=None`` keeps all ``max_sequence_length`` tokens (the authors' choice).
         Returns (embeddings of shape (1, sum(lengths), dim), lengths).
         """
-        embeds = self._get_t5_prompt_embeds(prompt=prompts, max_sequence_length=max_sequence_length, device=device)
+        embeds = self._get_t5_prompt_embeds(
+            prompt=prompts, max_sequence_length=max_sequence_length, device=device
+        )
         if token_margin is None:
             lengths = [max_sequence_length] * len(prompts)
         else:
@@ -125,7 +129,9 @@ class RegionalFluxPipeline(FluxPipeline):
             raise ValueError(f"region_token_margin must be >= 0 or None, got {region_token_margin}")
         unknown = set(callback_on_step_end_tensor_inputs) - set(self._callback_tensor_inputs)
         if unknown:
-            raise ValueError(f"callback_on_step_end_tensor_inputs {sorted(unknown)} not in {self._callback_tensor_inputs}")
+            raise ValueError(
+                f"callback_on_step_end_tensor_inputs {sorted(unknown)} not in {self._callback_tensor_inputs}"
+            )
         double_blocks = select_blocks(
             len(self.transformer.transformer_blocks),
             defaults.double_inject_interval if double_inject_interval is None else double_inject_interval,
@@ -175,7 +181,9 @@ class RegionalFluxPipeline(FluxPipeline):
         regional = bool(layout.regions) and inject_steps > 0
         if regional:
             prompts, membership = layout_regions(layout)
-            region_embeds, lengths = self.encode_regional_prompts(prompts, max_sequence_length, region_token_margin, device)
+            region_embeds, lengths = self.encode_regional_prompts(
+                prompts, max_sequence_length, region_token_margin, device
+            )
             region_embeds = region_embeds.to(prompt_embeds.dtype).expand(prompt_embeds.shape[0], -1, -1)
             regional_prompt_embeds = torch.cat([prompt_embeds, region_embeds], dim=1)
             regional_text_ids = text_ids.new_zeros(*text_ids.shape[:-2], regional_prompt_embeds.shape[1], 3)
@@ -209,7 +217,9 @@ class RegionalFluxPipeline(FluxPipeline):
         self._num_timesteps = len(timesteps)
         guidance = None
         if self.transformer.config.guidance_embeds:
-            guidance = torch.full([1], guidance_scale, device=device, dtype=torch.float32).expand(latents.shape[0])
+            guidance = torch.full([1], guidance_scale, device=device, dtype=torch.float32).expand(
+                latents.shape[0]
+            )
 
         # 6. Denoising loop
         self.scheduler.set_begin_index(0)
@@ -223,7 +233,11 @@ class RegionalFluxPipeline(FluxPipeline):
                     step_embeds, step_text_ids = regional_prompt_embeds, regional_text_ids
                     step_kwargs = {**self._joint_attention_kwargs, "regional_state": state}
                 else:
-                    step_embeds, step_text_ids, step_kwargs = prompt_embeds, text_ids, self._joint_attention_kwargs
+                    step_embeds, step_text_ids, step_kwargs = (
+                        prompt_embeds,
+                        text_ids,
+                        self._joint_attention_kwargs,
+                    )
                 noise_pred = self.transformer(
                     hidden_states=latents,
                     timestep=timestep / 1000,
@@ -252,7 +266,8 @@ class RegionalFluxPipeline(FluxPipeline):
                 latents = self.scheduler.step(noise_pred, t, latents, return_dict=False)[0]
 
                 if callback_on_step_end is not None:
-                    callback_kwargs = {name: locals()[name] for name in callback_on_step_end_tensor_inputs}
+                    tensors = {"latents": latents, "prompt_embeds": prompt_embeds}
+                    callback_kwargs = {name: tensors[name] for name in callback_on_step_end_tensor_inputs}
                     callback_outputs = callback_on_step_end(self, i, t, callback_kwargs)
                     latents = callback_outputs.pop("latents", latents)
                     prompt_embeds = callback_outputs.pop("prompt_embeds", prompt_embeds)

@@ -6,7 +6,10 @@ import argparse
 import importlib
 
 BENCHMARKS = {
-    "cost": ("regional.bench.cost", "FLOPs, wall time and peak memory versus plain FLUX, authors' method, RPG."),
+    "cost": (
+        "regional.bench.cost",
+        "FLOPs, wall time and peak memory versus plain FLUX, authors' method, RPG.",
+    ),
     "quality": ("regional.bench.quality", "Regional control measured on the toy shapes world."),
 }
 

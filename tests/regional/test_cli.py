@@ -1,0 +1,45 @@
+"""The `regional generate` command, end to end on the tiny model."""
+
+import json
+import subprocess
+import sys
+
+from PIL import Image
+
+from regional.cli import main
+
+LAYOUT = {
+    "width": 96,
+    "height": 64,
+    "base_prompt": "a red circle and a blue square",
+    "regions": [{"phrase": "a red circle", "prompt": "a red circle", "box": [0, 0, 0.5, 1]}],
+}
+
+
+def test_generate_writes_image_and_layout_overlay(tmp_path, capsys):
+    layout_file = tmp_path / "layout.json"
+    layout_file.write_text(json.dumps(LAYOUT))
+    out = tmp_path / "out" / "img.png"
+    assert (
+        main(["generate", "--layout", str(layout_file), "--model", "tiny", "--steps", "2", "-o", str(out)])
+        == 0
+    )
+    assert Image.open(out).size == (96, 64)
+    overlay = Image.open(tmp_path / "out" / "img.layout.png").convert("RGB")
+    assert overlay.size == (96, 64)
+    assert overlay.getpixel((0, 32)) != Image.open(out).convert("RGB").getpixel((0, 32))  # outline drawn
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["image"] == str(out)
+
+
+def test_generate_rejects_invalid_layout_with_exit_code_2(tmp_path, capsys):
+    layout_file = tmp_path / "layout.json"
+    layout_file.write_text(json.dumps({**LAYOUT, "width": 13}))
+    assert main(["generate", "--layout", str(layout_file), "-o", str(tmp_path / "x.png")]) == 2
+    assert "width" in capsys.readouterr().err
+
+
+def test_console_script_help_lists_generate():
+    result = subprocess.run(
+        [sys.executable, "-m", "regional.cli", "--help"], capture_output=True, text=True, check=True
+    )
+    assert "generate" in result.stdout

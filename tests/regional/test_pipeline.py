@@ -1,0 +1,208 @@
+"""Sampler invariants on the tiny random-weight pipeline (CPU, float32)."""
+
+import pytest
+import torch
+from diffusers import FluxPipeline
+
+from regional import Layout, Region
+from regional.raster import TOKEN_PX
+from regional.testing import tiny_flux_pipeline
+
+W, H = 128, 64  # 8 x 4 tokens
+LEFT, RIGHT = (0.0, 0.0, 0.5, 1.0), (0.5, 0.0, 1.0, 1.0)
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    return tiny_flux_pipeline(seed=0)
+
+
+def layout(*regions, base="a red circle and a blue square", background=None, width=W, height=H):
+    return Layout(
+        width=width,
+        height=height,
+        base_prompt=base,
+        background_prompt=background,
+        regions=[Region(prompt=p, box=b) for p, b in regions],
+    )
+
+
+def latents(pipe, lay, seed=0, **kwargs):
+    kwargs.setdefault("num_inference_steps", 4)
+    out = pipe(layout=lay, generator=torch.Generator().manual_seed(seed), output_type="latent", **kwargs)
+    return out.images
+
+
+def token_grid(packed: torch.Tensor, width=W, height=H) -> torch.Tensor:
+    """Packed latents (batch, tokens, channels) -> (batch, grid_h, grid_w, channels)."""
+    return packed.reshape(packed.shape[0], height // TOKEN_PX, width // TOKEN_PX, -1)
+
+
+def stock(pipe, prompt, seed=0, steps=4, width=W, height=H, **kwargs):
+    flux = FluxPipeline(**pipe.components)
+    flux.set_progress_bar_config(disable=True)
+    return flux(
+        prompt=prompt, height=height, width=width, num_inference_steps=steps, guidance_scale=3.5,
+        generator=torch.Generator().manual_seed(seed), output_type="latent", **kwargs,
+    ).images  # fmt: skip
+
+
+def test_output_is_packed_latents_like_flux(pipe):
+    out = latents(pipe, layout(("a red circle", LEFT)))
+    assert out.shape == (1, (W // 16) * (H // 16), pipe.transformer.config.in_channels)
+    assert torch.isfinite(out).all()
+
+
+def test_isolation_outside_changed_region(pipe):
+    """base_ratio=0, every block and step injected: region 1's prompt cannot reach region 0's tokens."""
+    every = {"base_ratio": 0.0, "inject_steps": 4, "double_inject_interval": 1, "single_inject_interval": 1}
+    a = token_grid(latents(pipe, layout(("a red circle", LEFT), ("a blue square", RIGHT)), **every))
+    b = token_grid(latents(pipe, layout(("a red circle", LEFT), ("a green star on grass", RIGHT)), **every))
+    left, right = slice(0, 4), slice(4, 8)
+    torch.testing.assert_close(a[:, :, left], b[:, :, left], atol=1e-5, rtol=1e-5)
+    assert (a[:, :, right] - b[:, :, right]).abs().max() > 1e-3
+
+
+def test_isolation_with_background_region(pipe):
+    """Same with a background region: changing region 0 leaves the background and region 1 untouched."""
+    every = {"base_ratio": 0.0, "inject_steps": 4, "double_inject_interval": 1, "single_inject_interval": 1}
+    box0, box1 = (0.0, 0.0, 0.25, 0.5), (0.5, 0.5, 1.0, 1.0)
+    a = token_grid(
+        latents(pipe, layout(("a red circle", box0), ("a blue square", box1), background="sky"), **every)
+    )
+    b = token_grid(
+        latents(pipe, layout(("a yellow cat", box0), ("a blue square", box1), background="sky"), **every)
+    )
+    inside = torch.zeros(4, 8, dtype=torch.bool)
+    inside[:2, :2] = True
+    torch.testing.assert_close(a[:, ~inside], b[:, ~inside], atol=1e-5, rtol=1e-5)
+    assert (a[:, inside] - b[:, inside]).abs().max() > 1e-3
+
+
+def test_inject_steps_zero_is_stock_flux(pipe):
+    lay = layout(("a red circle", LEFT), ("a blue square", RIGHT))
+    torch.testing.assert_close(
+        latents(pipe, lay, inject_steps=0), stock(pipe, lay.base_prompt), atol=0, rtol=0
+    )
+
+
+def test_whole_canvas_region_with_base_prompt_is_stock_flux(pipe):
+    """Needs region_token_margin=None: the region's prompt is padded like the base prompt (512 tokens)."""
+    lay = layout(("a red circle and a blue square", (0.0, 0.0, 1.0, 1.0)))
+    out = latents(
+        pipe, lay, inject_steps=4, base_ratio=0.3, single_inject_interval=1, region_token_margin=None
+    )
+    torch.testing.assert_close(out, stock(pipe, lay.base_prompt), atol=1e-4, rtol=1e-4)
+
+
+def test_regional_control_changes_the_output(pipe):
+    lay = layout(("a red circle", LEFT), ("a blue square", RIGHT))
+    assert (latents(pipe, lay) - stock(pipe, lay.base_prompt)).abs().max() > 1e-3
+
+
+def test_consecutive_calls_are_independent(pipe):
+    first = layout(("a red circle", LEFT), ("a blue square", RIGHT))
+    second = layout(
+        ("a cat", (0.0, 0.0, 1.0, 0.5)), ("a dog", (0.25, 0.5, 0.75, 1.0)), ("a cup", (0.0, 0.5, 0.25, 1.0))
+    )
+    a1 = latents(pipe, first)
+    b = latents(pipe, second)
+    a2 = latents(pipe, first)
+    torch.testing.assert_close(a1, a2, atol=0, rtol=0)
+    fresh_b = latents(tiny_flux_pipeline(seed=0), second)
+    torch.testing.assert_close(b, fresh_b, atol=0, rtol=0)
+
+
+def test_batches_match_single_images(pipe):
+    lay = layout(("a red circle", LEFT), ("a blue square", RIGHT))
+    gens = [torch.Generator().manual_seed(s) for s in (1, 2)]
+    batch = pipe(
+        layout=lay, num_inference_steps=3, num_images_per_prompt=2, generator=gens, output_type="latent"
+    ).images
+    assert batch.shape[0] == 2
+    for index, seed in enumerate((1, 2)):
+        single = latents(pipe, lay, seed=seed, num_inference_steps=3)
+        torch.testing.assert_close(batch[index : index + 1], single, atol=1e-5, rtol=1e-5)
+
+
+def test_callback_sees_every_step_and_can_stop(pipe):
+    seen = []
+
+    def on_step(p, step, timestep, kwargs):
+        seen.append((step, kwargs["latents"].shape))
+        if step == 1:
+            p._interrupt = True
+        return kwargs
+
+    pipe(
+        layout=layout(("a red circle", LEFT)),
+        num_inference_steps=4,
+        callback_on_step_end=on_step,
+        output_type="latent",
+    )
+    assert [s for s, _ in seen] == [0, 1]
+
+
+def test_overlapping_regions_run_and_stay_finite(pipe):
+    out = latents(pipe, layout(("a cat", (0.0, 0.0, 0.7, 1.0)), ("a sofa", (0.3, 0.3, 1.0, 1.0))))
+    assert torch.isfinite(out).all()
+
+
+def test_explicit_block_lists_and_invalid_arguments(pipe):
+    lay = layout(("a red circle", LEFT))
+    a = latents(pipe, lay, double_inject_blocks=[1], single_inject_blocks=[])
+    b = latents(pipe, lay, double_inject_blocks=[0, 1], single_inject_blocks=[0, 2])
+    assert (a - b).abs().max() > 1e-4
+    with pytest.raises(ValueError, match="double_inject_blocks"):
+        latents(pipe, lay, double_inject_blocks=[7])
+    with pytest.raises(ValueError, match="base_ratio"):
+        latents(pipe, lay, base_ratio=1.5)
+    with pytest.raises(ValueError, match="inject_steps"):
+        latents(pipe, lay, inject_steps=9)
+    with pytest.raises(ValueError, match="width"):
+        latents(pipe, {"width": 13, "height": 64, "base_prompt": "x"})
+
+
+def test_region_tokens_are_real_tokens_plus_margin(pipe):
+    embeds, lengths = pipe.encode_regional_prompts(
+        ["a red circle", "a blue square on the left"], 512, 8, "cpu"
+    )
+    real = [len(ids) for ids in pipe.tokenizer_2(["a red circle", "a blue square on the left"]).input_ids]
+    assert lengths == [real[0] + 8, real[1] + 8]
+    assert embeds.shape[1] == sum(lengths)
+    padded, padded_lengths = pipe.encode_regional_prompts(["a red circle"], 512, None, "cpu")
+    assert padded_lengths == [512]
+    torch.testing.assert_close(padded[:, : lengths[0]], embeds[:, : lengths[0]])
+
+
+def test_schnell_like_model_uses_schnell_defaults():
+    schnell = tiny_flux_pipeline(seed=0, guidance_embeds=False)
+    defaults = schnell.sampling_defaults
+    assert (defaults.num_inference_steps, defaults.inject_steps, defaults.max_sequence_length) == (4, 2, 256)
+    out = schnell(layout=layout(("a red circle", LEFT)), output_type="latent").images
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_runs(dtype):
+    half = tiny_flux_pipeline(seed=0).to(dtype=dtype)
+    out = latents(half, layout(("a red circle", LEFT), ("a blue square", RIGHT)), num_inference_steps=2)
+    assert out.dtype == dtype and torch.isfinite(out.float()).all()
+
+
+def test_pil_output_and_negative_prompt_with_true_cfg(pipe):
+    lay = Layout.model_validate({**layout(("a red circle", LEFT)).model_dump(), "negative_prompt": "birds"})
+    images = pipe(layout=lay, num_inference_steps=2, true_cfg_scale=2.0, num_images_per_prompt=2).images
+    assert len(images) == 2 and images[0].size == (W, H)
+
+
+def test_processors_are_reinstalled_after_being_replaced(pipe):
+    from diffusers.models.transformers.transformer_flux import FluxAttnProcessor
+
+    from regional.attention import has_regional_processors
+
+    pipe.transformer.set_attn_processor(FluxAttnProcessor())
+    lay = layout(("a red circle", LEFT), ("a blue square", RIGHT))
+    out = latents(pipe, lay)
+    assert has_regional_processors(pipe.transformer)
+    assert (out - stock(pipe, lay.base_prompt)).abs().max() > 1e-3
