@@ -11,6 +11,10 @@ base prompt's tokens attend as in plain FLUX; the regional prompts' tokens atten
 that is not injected the image tokens take ``z_base`` alone (beta = 1) and the regional prompts' tokens
 still attend through M, so they keep evolving as in the authors' method.
 
+The regional path's masked attention has two exact implementations: ``GroupedAttention`` (default: one
+unmasked attention per group of tokens that share their regions, no L x L mask) and
+``DenseMaskedAttention`` (SDPA with the boolean mask M; the reference).
+
 Nothing here is cached between calls: all per-request state arrives in ``RegionalAttentionState`` through
 ``joint_attention_kwargs``, so one pipeline can serve any sequence of layouts.
 """
@@ -26,7 +30,87 @@ from diffusers.models.attention_dispatch import dispatch_attention_fn
 from diffusers.models.embeddings import apply_rotary_emb
 from diffusers.models.transformers.transformer_flux import FluxAttnProcessor
 
+from regional.masks import AttentionGroups, attention_groups, joint_attention_mask, token_region_bits
+
 BlockType = Literal["double", "single"]
+
+
+class DenseMaskedAttention:
+    """The regional path with M as a dense boolean mask in SDPA: the reference, and the authors' formulation."""
+
+    def __init__(self, mask: torch.Tensor, text_len: int):
+        self.mask = mask
+        """M, shape (T + HW, T + HW), bool."""
+        self.text_len = text_len
+
+    def __call__(self, query, key, value, text_only: bool = False) -> torch.Tensor:
+        """Tensors (batch, seq, heads, head_dim) over [regional texts | image]; ``text_only`` returns the
+        rows of the T text tokens only."""
+        rows = self.mask[: self.text_len] if text_only else self.mask
+        query = query[:, : self.text_len] if text_only else query
+        out = F.scaled_dot_product_attention(
+            query.transpose(1, 2), key.transpose(1, 2), value.transpose(1, 2), attn_mask=rows
+        )
+        return out.transpose(1, 2)
+
+
+class GroupedAttention:
+    """The regional path as one unmasked SDPA per group of tokens sharing their regions (see AttentionGroups).
+
+    Exactly the rows of M (same keys per query), without building M: the cost is sum over groups of
+    |queries| x |keys|, and each call can use the fastest SDPA kernel (flash on GPU).
+    """
+
+    def __init__(self, groups: AttentionGroups, text_len: int):
+        self.groups = groups
+        self.text_len = text_len
+
+    def __call__(self, query, key, value, text_only: bool = False) -> torch.Tensor:
+        groups = self.groups
+        key, value = key.index_select(1, groups.order), value.index_select(1, groups.order)
+        if text_only:
+            out = query.new_empty(query.shape[0], self.text_len, *query.shape[2:])
+            for keys, (t0, t1) in zip(groups.key_ranges, groups.text_ranges, strict=True):
+                if t1 > t0:  # a group's text tokens lead its query range
+                    out[:, t0:t1] = _sdpa(query[:, t0:t1], _take(key, keys), _take(value, keys))
+            return out
+        query = query.index_select(1, groups.order)
+        out = torch.empty_like(query)
+        for (q0, q1), keys in zip(groups.query_ranges, groups.key_ranges, strict=True):
+            out[:, q0:q1] = _sdpa(query[:, q0:q1], _take(key, keys), _take(value, keys))
+        return out.index_select(1, groups.inverse)
+
+
+def _take(x: torch.Tensor, ranges: tuple[tuple[int, int], ...]) -> torch.Tensor:
+    """Concatenate sequence ranges of x (batch, seq, heads, head_dim); a single range is a view."""
+    if len(ranges) == 1:
+        return x[:, ranges[0][0] : ranges[0][1]]
+    return torch.cat([x[:, a:b] for a, b in ranges], dim=1)
+
+
+def _sdpa(query, key, value) -> torch.Tensor:
+    out = F.scaled_dot_product_attention(query.transpose(1, 2), key.transpose(1, 2), value.transpose(1, 2))
+    return out.transpose(1, 2)
+
+
+RegionalPathAttention = DenseMaskedAttention | GroupedAttention
+
+
+def build_region_attention(
+    membership: torch.Tensor, text_lengths: list[int], device: torch.device | str, kind: str = "grouped"
+) -> RegionalPathAttention:
+    """The regional path's attention for one request, built once and reused by every step and block.
+
+    kind: "grouped" (default, exact and cheap) or "dense" (boolean mask, the reference).
+    """
+    text_len = sum(text_lengths)
+    if kind == "dense":
+        return DenseMaskedAttention(joint_attention_mask(membership, text_lengths).to(device), text_len)
+    if kind == "grouped":
+        return GroupedAttention(
+            attention_groups(token_region_bits(membership, text_lengths), text_len).to(device), text_len
+        )
+    raise ValueError(f"region attention must be 'grouped' or 'dense', got {kind!r}")
 
 
 @dataclass(frozen=True)
@@ -38,8 +122,8 @@ class RegionalAttentionState:
 
     base_text_len: int
     region_text_len: int
-    mask: torch.Tensor
-    """M of the regional path, shape (region_text_len + image_len, same), bool, True = may attend."""
+    region_attention: RegionalPathAttention
+    """Masked attention over [regional texts | image] with M (eqs. 3-6)."""
     base_ratio: float
     """beta of eq. 7: weight of the base path in the image tokens' attention output."""
     double_blocks: frozenset[int]
@@ -47,14 +131,6 @@ class RegionalAttentionState:
 
     def injects(self, block_type: BlockType, index: int) -> bool:
         return index in (self.double_blocks if block_type == "double" else self.single_blocks)
-
-
-def masked_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask: torch.Tensor):
-    """SDPA with a boolean mask. Tensors are (batch, seq, heads, head_dim); mask is (q_len, k_len)."""
-    out = F.scaled_dot_product_attention(
-        query.transpose(1, 2), key.transpose(1, 2), value.transpose(1, 2), attn_mask=mask
-    )
-    return out.transpose(1, 2)
 
 
 def regional_joint_attention(
@@ -70,21 +146,20 @@ def regional_joint_attention(
     Returns the output in the same order and shape as ``query``.
     """
     nb, nr = state.base_text_len, state.region_text_len
-    base = (
-        torch.cat([query[:, :nb], query[:, nb + nr :]], dim=1),
-        torch.cat([key[:, :nb], key[:, nb + nr :]], dim=1),
-        torch.cat([value[:, :nb], value[:, nb + nr :]], dim=1),
-    )
+
+    def base_part(x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x[:, :nb], x[:, nb + nr :]], dim=1)
+
     # z_base: exactly plain FLUX attention, through diffusers' dispatcher (honours set_attention_backend).
-    z_base = dispatch_attention_fn(*base, backend=backend)
-    region_key, region_value = key[:, nb:], value[:, nb:]
+    z_base = dispatch_attention_fn(base_part(query), base_part(key), base_part(value), backend=backend)
+    regional_qkv = query[:, nb:], key[:, nb:], value[:, nb:]
     if injected:
-        z_region = masked_attention(query[:, nb:], region_key, region_value, state.mask)
+        z_region = state.region_attention(*regional_qkv)
         beta = state.base_ratio
         image = beta * z_base[:, nb:] + (1.0 - beta) * z_region[:, nr:]  # eq. 7
         region_text = z_region[:, :nr]
     else:
-        region_text = masked_attention(query[:, nb : nb + nr], region_key, region_value, state.mask[:nr])
+        region_text = state.region_attention(*regional_qkv, text_only=True)
         image = z_base[:, nb:]
     return torch.cat([z_base[:, :nb], region_text.to(z_base.dtype), image.to(z_base.dtype)], dim=1)
 

@@ -14,6 +14,7 @@ region), so no row of the mask is fully blocked (an all-False row would give NaN
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -45,23 +46,91 @@ def text_segments(text_lengths: Sequence[int]) -> torch.Tensor:
     return torch.repeat_interleave(torch.arange(len(text_lengths)), torch.as_tensor(list(text_lengths)))
 
 
-def joint_attention_mask(membership: torch.Tensor, text_lengths: Sequence[int]) -> torch.Tensor:
-    """The boolean mask M of the regional path.
+def token_region_bits(membership: torch.Tensor, text_lengths: Sequence[int]) -> torch.Tensor:
+    """Bit r of a token is set when the token belongs to region r. Shape: (T + HW,), int64, order [texts | image].
 
-    membership: (R, HW) bool, region r contains image token p. text_lengths: tokens of each region's prompt.
-    Returns: (T + HW, T + HW) bool with T = sum(text_lengths), order [texts | image].
+    A text token belongs to its own prompt's region only. membership: (R, HW) bool with R <= 63.
+    The whole mask follows from these bits: M[q, k] = (bits[q] & bits[k]) != 0.
     """
-    membership = membership.bool()
     regions, _ = membership.shape
     if regions != len(text_lengths):
         raise ValueError(f"{regions} regions but {len(text_lengths)} text lengths")
+    if regions > 63:
+        raise ValueError(f"at most 63 regions (background included), got {regions}")
     if not membership.any(dim=0).all():
         raise ValueError("every image token must belong to a region (add the background region)")
-    text_owner = (
-        torch.nn.functional.one_hot(text_segments(text_lengths), regions).bool().to(membership.device)
+    powers = torch.pow(2, torch.arange(regions, dtype=torch.int64))
+    text_bits = powers[text_segments(text_lengths)]
+    image_bits = (membership.cpu().long() * powers[:, None]).sum(dim=0)
+    return torch.cat([text_bits, image_bits])
+
+
+def joint_attention_mask(membership: torch.Tensor, text_lengths: Sequence[int]) -> torch.Tensor:
+    """The boolean mask M of the regional path, dense: (T + HW, T + HW), order [texts | image].
+
+    Quadrants: t2t block diagonal (eq. 4); t2i and its transpose i2t (eq. 3); i2i = sum_i R_i R_i^T > 0
+    (eq. 5), all as "the two tokens share a region".
+    """
+    bits = token_region_bits(membership, text_lengths).to(membership.device)
+    return (bits[:, None] & bits[None, :]) != 0
+
+
+@dataclass(frozen=True)
+class AttentionGroups:
+    """M as a few dense blocks: tokens with the same region bits attend to the same keys.
+
+    Tokens are reordered once so every group's queries are one contiguous range, and its keys a few ranges.
+    With non-overlapping regions each group is one region (its prompt and its image tokens), and its keys
+    are that same range: the masked attention becomes one unmasked attention per region, costing
+    sum_r |R_r|^2 instead of (T + HW)^2.
+    """
+
+    order: torch.Tensor
+    """Permutation, shape (T + HW,): position i of the reordered sequence holds token order[i]."""
+    inverse: torch.Tensor
+    """Inverse permutation, shape (T + HW,)."""
+    query_ranges: tuple[tuple[int, int], ...]
+    """Per group, [start, end) of its queries in the reordered sequence."""
+    key_ranges: tuple[tuple[tuple[int, int], ...], ...]
+    """Per group, the merged [start, end) ranges of its keys in the reordered sequence."""
+    text_ranges: tuple[tuple[int, int], ...]
+    """Per group, [start, end) of its text tokens in the original order (empty when it has none)."""
+
+    def to(self, device: torch.device | str) -> AttentionGroups:
+        return replace(self, order=self.order.to(device), inverse=self.inverse.to(device))
+
+
+def attention_groups(bits: torch.Tensor, text_len: int) -> AttentionGroups:
+    """Group tokens by their region bits (see ``token_region_bits``); the first ``text_len`` are text tokens,
+    which come first within their group."""
+    bits = bits.cpu()
+    signatures, group_of = torch.unique(bits, return_inverse=True)
+    is_image = (torch.arange(len(bits)) >= text_len).long()
+    order = torch.argsort(group_of * 2 + is_image, stable=True)
+    counts = torch.bincount(group_of, minlength=len(signatures)).tolist()
+    starts = [sum(counts[:g]) for g in range(len(counts))]
+    query_ranges = tuple((s, s + c) for s, c in zip(starts, counts, strict=True))
+    key_ranges = []
+    for signature in signatures.tolist():
+        hits = [g for g, other in enumerate(signatures.tolist()) if other & signature]
+        merged: list[list[int]] = []
+        for g in hits:  # groups are in reordered position order, so adjacent hits merge
+            if merged and merged[-1][1] == query_ranges[g][0]:
+                merged[-1][1] = query_ranges[g][1]
+            else:
+                merged.append(list(query_ranges[g]))
+        key_ranges.append(tuple((a, b) for a, b in merged))
+    text_ranges = []
+    for g in range(len(signatures)):
+        text_positions = order[query_ranges[g][0] : query_ranges[g][1]]
+        text_positions = text_positions[is_image[text_positions] == 0]
+        text_ranges.append(
+            (int(text_positions[0]), int(text_positions[-1]) + 1) if len(text_positions) else (0, 0)
+        )
+    return AttentionGroups(
+        order=order,
+        inverse=torch.argsort(order),
+        query_ranges=query_ranges,
+        key_ranges=tuple(key_ranges),
+        text_ranges=tuple(text_ranges),
     )
-    t2t = (text_owner.float() @ text_owner.float().T) > 0  # eq. 4: block diagonal
-    t2i = (text_owner.float() @ membership.float()) > 0  # a prompt sees its region's image tokens
-    i2t = t2i.T  # eq. 3: an image token sees the prompts of the regions containing it
-    i2i = (membership.T.float() @ membership.float()) > 0  # eq. 5: sum_i R_i R_i^T > 0
-    return torch.cat([torch.cat([t2t, t2i], dim=1), torch.cat([i2t, i2i], dim=1)], dim=0)

@@ -17,10 +17,15 @@ from diffusers import FluxPipeline
 from diffusers.pipelines.flux.pipeline_flux import calculate_shift, retrieve_timesteps
 from diffusers.pipelines.flux.pipeline_output import FluxPipelineOutput
 
-from regional.attention import RegionalAttentionState, has_regional_processors, install_regional_processors
+from regional.attention import (
+    RegionalAttentionState,
+    build_region_attention,
+    has_regional_processors,
+    install_regional_processors,
+)
 from regional.defaults import SamplingDefaults, defaults_for
 from regional.layout import Layout
-from regional.masks import joint_attention_mask, layout_regions
+from regional.masks import layout_regions
 
 REGION_TOKEN_MARGIN = 8
 """Padding tokens kept after each regional prompt's real tokens (its EOS included); see README, Cost."""
@@ -86,6 +91,7 @@ class RegionalFluxPipeline(FluxPipeline):
         latents: torch.Tensor | None = None,
         true_cfg_scale: float = 1.0,
         region_token_margin: int | None = REGION_TOKEN_MARGIN,
+        region_attention: str = "grouped",
         max_sequence_length: int | None = None,
         sigmas: list[float] | None = None,
         output_type: str = "pil",
@@ -106,6 +112,8 @@ class RegionalFluxPipeline(FluxPipeline):
                 negative prompt (true classifier-free guidance, twice the cost), as FluxPipeline does.
             region_token_margin: padding tokens kept after each regional prompt; None pads every regional
                 prompt to ``max_sequence_length`` like the authors' code (slower, closer to their outputs).
+            region_attention: "grouped" (default: one attention per group of tokens sharing regions, no
+                L x L mask) or "dense" (SDPA with the boolean mask; the reference). Both are exact.
             Other arguments as in FluxPipeline. ``output_type="latent"`` returns packed latents
             (batch, image tokens, channels).
         """
@@ -190,7 +198,9 @@ class RegionalFluxPipeline(FluxPipeline):
             state = RegionalAttentionState(
                 base_text_len=prompt_embeds.shape[1],
                 region_text_len=region_embeds.shape[1],
-                mask=joint_attention_mask(torch.from_numpy(membership).to(device), lengths),
+                region_attention=build_region_attention(
+                    torch.from_numpy(membership), lengths, device, region_attention
+                ),
                 base_ratio=base_ratio,
                 double_blocks=double_blocks,
                 single_blocks=single_blocks,

@@ -53,9 +53,14 @@ def test_output_is_packed_latents_like_flux(pipe):
     assert torch.isfinite(out).all()
 
 
-def test_isolation_outside_changed_region(pipe):
+PATHS = ["grouped", "dense"]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_isolation_outside_changed_region(pipe, path):
     """base_ratio=0, every block and step injected: region 1's prompt cannot reach region 0's tokens."""
     every = {"base_ratio": 0.0, "inject_steps": 4, "double_inject_interval": 1, "single_inject_interval": 1}
+    every["region_attention"] = path
     a = token_grid(latents(pipe, layout(("a red circle", LEFT), ("a blue square", RIGHT)), **every))
     b = token_grid(latents(pipe, layout(("a red circle", LEFT), ("a green star on grass", RIGHT)), **every))
     left, right = slice(0, 4), slice(4, 8)
@@ -63,9 +68,11 @@ def test_isolation_outside_changed_region(pipe):
     assert (a[:, :, right] - b[:, :, right]).abs().max() > 1e-3
 
 
-def test_isolation_with_background_region(pipe):
+@pytest.mark.parametrize("path", PATHS)
+def test_isolation_with_background_region(pipe, path):
     """Same with a background region: changing region 0 leaves the background and region 1 untouched."""
     every = {"base_ratio": 0.0, "inject_steps": 4, "double_inject_interval": 1, "single_inject_interval": 1}
+    every["region_attention"] = path
     box0, box1 = (0.0, 0.0, 0.25, 0.5), (0.5, 0.5, 1.0, 1.0)
     a = token_grid(
         latents(pipe, layout(("a red circle", box0), ("a blue square", box1), background="sky"), **every)
@@ -143,9 +150,14 @@ def test_callback_sees_every_step_and_can_stop(pipe):
     assert [s for s, _ in seen] == [0, 1]
 
 
-def test_overlapping_regions_run_and_stay_finite(pipe):
-    out = latents(pipe, layout(("a cat", (0.0, 0.0, 0.7, 1.0)), ("a sofa", (0.3, 0.3, 1.0, 1.0))))
-    assert torch.isfinite(out).all()
+def test_attention_paths_agree_on_overlapping_regions(pipe):
+    lay = layout(
+        ("a cat", (0.0, 0.0, 0.7, 1.0)), ("a sofa", (0.3, 0.3, 1.0, 1.0)), ("a lamp", (0.6, 0.0, 1.0, 0.5))
+    )
+    grouped = latents(pipe, lay, region_attention="grouped", single_inject_interval=1)
+    dense = latents(pipe, lay, region_attention="dense", single_inject_interval=1)
+    assert torch.isfinite(grouped).all()
+    torch.testing.assert_close(grouped, dense, atol=1e-5, rtol=1e-5)
 
 
 def test_explicit_block_lists_and_invalid_arguments(pipe):
