@@ -53,6 +53,16 @@ class RegionalFluxPipeline(FluxPipeline):
         """Defaults for this checkpoint: FLUX.1-dev-like (guidance embedding) or FLUX.1-schnell-like."""
         return defaults_for(self.transformer.config)
 
+    def regional_token_lengths(
+        self, prompts: list[str], max_sequence_length: int, token_margin: int | None
+    ) -> list[int]:
+        """Tokens kept per regional prompt: its real T5 tokens (EOS included) plus ``token_margin``, or all
+        ``max_sequence_length`` when ``token_margin`` is None."""
+        if token_margin is None:
+            return [max_sequence_length] * len(prompts)
+        real = self.tokenizer_2(prompts, truncation=True, max_length=max_sequence_length).input_ids
+        return [min(len(ids) + token_margin, max_sequence_length) for ids in real]
+
     def encode_regional_prompts(
         self, prompts: list[str], max_sequence_length: int, token_margin: int | None, device: torch.device
     ) -> tuple[torch.Tensor, list[int]]:
@@ -73,6 +83,21 @@ class RegionalFluxPipeline(FluxPipeline):
             lengths = [min(len(ids) + token_margin, max_sequence_length) for ids in real]
         pieces = [embeds[i, :length] for i, length in enumerate(lengths)]
         return torch.cat(pieces, dim=0).unsqueeze(0), lengths
+
+    def prepare_timesteps(self, steps: int, image_seq_len: int, device, sigmas=None) -> torch.Tensor:
+        """The scheduler's timesteps for ``steps`` steps, with FLUX's resolution-dependent shift."""
+        sigmas = np.linspace(1.0, 1 / steps, steps) if sigmas is None else sigmas
+        if getattr(self.scheduler.config, "use_flow_sigmas", False):
+            sigmas = None
+        mu = calculate_shift(
+            image_seq_len,
+            self.scheduler.config.get("base_image_seq_len", 256),
+            self.scheduler.config.get("max_image_seq_len", 4096),
+            self.scheduler.config.get("base_shift", 0.5),
+            self.scheduler.config.get("max_shift", 1.15),
+        )
+        timesteps, _ = retrieve_timesteps(self.scheduler, steps, device, sigmas=sigmas, mu=mu)
+        return timesteps
 
     @torch.no_grad()
     def __call__(
@@ -213,17 +238,8 @@ class RegionalFluxPipeline(FluxPipeline):
         )
 
         # 5. Prepare timesteps (as FluxPipeline)
-        sigmas = np.linspace(1.0, 1 / steps, steps) if sigmas is None else sigmas
-        if getattr(self.scheduler.config, "use_flow_sigmas", False):
-            sigmas = None
-        mu = calculate_shift(
-            latents.shape[1],
-            self.scheduler.config.get("base_image_seq_len", 256),
-            self.scheduler.config.get("max_image_seq_len", 4096),
-            self.scheduler.config.get("base_shift", 0.5),
-            self.scheduler.config.get("max_shift", 1.15),
-        )
-        timesteps, steps = retrieve_timesteps(self.scheduler, steps, device, sigmas=sigmas, mu=mu)
+        timesteps = self.prepare_timesteps(steps, latents.shape[1], device, sigmas)
+        steps = len(timesteps)
         self._num_timesteps = len(timesteps)
         guidance = None
         if self.transformer.config.guidance_embeds:

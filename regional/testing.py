@@ -177,24 +177,28 @@ def tiny_tokenizers() -> tuple[PreTrainedTokenizerFast, PreTrainedTokenizerFast]
     return clip, t5
 
 
-def tiny_flux_components(seed: int = 0, guidance_embeds: bool = True) -> dict:
-    """Components of a FluxPipeline at toy sizes, weights drawn from ``seed``, all in eval mode."""
+def tiny_flux_components(seed: int = 0, guidance_embeds: bool = True, **transformer_config) -> dict:
+    """Components of a FluxPipeline at toy sizes, weights drawn from ``seed``, all in eval mode.
+
+    ``transformer_config`` overrides FluxTransformer2DModel arguments (e.g. a wider model for benchmarks).
+    """
     from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxTransformer2DModel
 
     clip_tokenizer, t5_tokenizer = tiny_tokenizers()
     torch.manual_seed(seed)
-    transformer = FluxTransformer2DModel(
-        patch_size=1,
-        in_channels=16,
-        num_layers=2,
-        num_single_layers=4,
-        attention_head_dim=16,
-        num_attention_heads=2,
-        joint_attention_dim=32,
-        pooled_projection_dim=32,
-        axes_dims_rope=(4, 4, 8),
-        guidance_embeds=guidance_embeds,
-    )
+    config = {
+        "patch_size": 1,
+        "in_channels": 16,
+        "num_layers": 2,
+        "num_single_layers": 4,
+        "attention_head_dim": 16,
+        "num_attention_heads": 2,
+        "joint_attention_dim": 32,
+        "pooled_projection_dim": 32,
+        "axes_dims_rope": (4, 4, 8),
+        "guidance_embeds": guidance_embeds,
+    }
+    transformer = FluxTransformer2DModel(**{**config, **transformer_config})
     clip_config = CLIPTextConfig(
         vocab_size=clip_tokenizer.vocab_size,
         hidden_size=32,

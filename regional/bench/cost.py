@@ -1,0 +1,412 @@
+"""``regional bench cost``: what regional prompting costs over plain FLUX, side by side with alternatives.
+
+Methods, each a whole generation with the same seed and layout:
+  plain     diffusers' FluxPipeline with the base prompt;
+  regional  this project's sampler with its defaults (real regional tokens + margin, grouped attention);
+  authors   the authors' formulation: every regional prompt padded to 512 tokens, one dense boolean mask;
+  rpg       RPG-style: one full-resolution pass per region (and the background) in each injected step,
+            composited by region and blended with the base pass (beta), as the paper's comparison did.
+
+Measures, each reported as a ratio to plain:
+  flops     counted without weights on the meta device at the real FLUX.1-dev size (19 double + 38 single
+            blocks, hidden 3072, 24 heads, 512 T5 tokens), whole denoising loop (text encoders and VAE excluded,
+            the same for all methods but for the regional prompts' T5 encoding);
+  wall      wall time of the denoising loop on this machine for a scaled-down FLUX with the same token
+            counts (2 double + 4 single blocks, 2 heads of 128);
+  peak_mem  CUDA: peak allocated memory (weights included); CPU: peak growth of the process's resident
+            memory during the generation (weights excluded, so differences look larger than on a GPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import gc
+import json
+import math
+import random
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+METHODS = ("plain", "regional", "authors", "rpg")
+
+FLUX_DEV_TRANSFORMER = {
+    "patch_size": 1,
+    "in_channels": 64,
+    "num_layers": 19,
+    "num_single_layers": 38,
+    "attention_head_dim": 128,
+    "num_attention_heads": 24,
+    "joint_attention_dim": 4096,
+    "pooled_projection_dim": 768,
+    "guidance_embeds": True,
+    "axes_dims_rope": (16, 56, 56),
+}
+"""FLUX.1-dev's transformer configuration (its config.json)."""
+
+SCALED_TRANSFORMER = {
+    "num_layers": 2,
+    "num_single_layers": 4,
+    "attention_head_dim": 128,
+    "num_attention_heads": 2,
+    "axes_dims_rope": (16, 56, 56),
+}
+"""The wall-time model: FLUX's head size and token counts, far fewer heads and blocks."""
+
+TEXT_TOKENS = 512
+REGION_PROMPT_WORDS = 31
+"""Words per regional prompt: with EOS, 32 tokens, a typical one-sentence description."""
+
+
+@dataclass(frozen=True)
+class Sweep:
+    width: int
+    height: int
+    steps: int
+    inject_steps: int
+    region_counts: tuple[int, ...]
+
+
+FULL = Sweep(1024, 1024, 24, 10, (1, 2, 4, 8, 16))
+QUICK = Sweep(256, 256, 4, 2, (1, 4, 16))
+"""Wall time only; FLOPs are always counted at FULL's size and schedule for the same region counts."""
+
+
+@dataclass
+class Record:
+    method: str
+    regions: int
+    flops: float
+    wall_s: float
+    peak_mem_bytes: int
+    flops_ratio: float = 1.0
+    wall_ratio: float = 1.0
+    peak_mem_ratio: float = 1.0
+
+
+def bench_layout(regions: int, width: int, height: int, seed: int = 0):
+    """``regions`` boxes on a grid, each 80% of its cell (so a background region remains)."""
+    from regional.layout import Layout, Region
+    from regional.testing import TINY_WORDS
+
+    rng = random.Random(seed + regions)
+    cols = math.ceil(math.sqrt(regions))
+    rows = math.ceil(regions / cols)
+    boxes = []
+    for index in range(regions):
+        row, col = divmod(index, cols)
+        x0, y0 = col / cols, row / rows
+        pad_x, pad_y = 0.1 / cols, 0.1 / rows
+        boxes.append((x0 + pad_x, y0 + pad_y, x0 + 1 / cols - pad_x, y0 + 1 / rows - pad_y))
+    return Layout(
+        width=width,
+        height=height,
+        base_prompt=" ".join(rng.choices(TINY_WORDS, k=REGION_PROMPT_WORDS)),
+        regions=[
+            Region(prompt=" ".join(rng.choices(TINY_WORDS, k=REGION_PROMPT_WORDS)), box=b) for b in boxes
+        ],
+    )
+
+
+# --- FLOPs at the real size -------------------------------------------------------------------------------
+
+
+def _forward_flops(transformer, image_tokens: int, text_tokens: int, state=None) -> int:
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    config = transformer.config
+    with torch.device("meta"):
+        inputs = {
+            "hidden_states": torch.empty(1, image_tokens, config.in_channels),
+            "encoder_hidden_states": torch.empty(1, text_tokens, config.joint_attention_dim),
+            "pooled_projections": torch.empty(1, config.pooled_projection_dim),
+            "timestep": torch.empty(1),
+            "guidance": torch.empty(1),
+            "img_ids": torch.empty(image_tokens, 3),
+            "txt_ids": torch.empty(text_tokens, 3),
+        }
+    kwargs = {"regional_state": state} if state is not None else None
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        transformer(**inputs, joint_attention_kwargs=kwargs, return_dict=False)
+    return counter.get_total_flops()
+
+
+def _regional_state(layout, lengths: list[int], kind: str, base_text: int, double_blocks, single_blocks):
+    import torch
+
+    from regional.attention import RegionalAttentionState, build_region_attention
+    from regional.masks import layout_regions
+
+    _, membership = layout_regions(layout)
+    return RegionalAttentionState(
+        base_text_len=base_text,
+        region_text_len=sum(lengths),
+        region_attention=build_region_attention(torch.from_numpy(membership), lengths, "meta", kind),
+        base_ratio=0.2,
+        double_blocks=frozenset(double_blocks),
+        single_blocks=frozenset(single_blocks),
+    )
+
+
+def generation_flops(
+    regions: int, region_lengths: dict[str, list[int]], sweep: Sweep = FULL
+) -> dict[str, float]:
+    """FLOPs of the whole denoising loop for every method at FLUX.1-dev size, from per-forward counts."""
+    import torch
+    from diffusers import FluxTransformer2DModel
+
+    from regional.attention import install_regional_processors
+    from regional.defaults import DEV
+
+    with torch.device("meta"):
+        transformer = FluxTransformer2DModel(**FLUX_DEV_TRANSFORMER)
+    install_regional_processors(transformer)
+    layout = bench_layout(regions, sweep.width, sweep.height)
+    image_tokens = (sweep.width // 16) * (sweep.height // 16)
+    double_blocks = range(0, FLUX_DEV_TRANSFORMER["num_layers"], DEV.double_inject_interval)
+    single_blocks = range(0, FLUX_DEV_TRANSFORMER["num_single_layers"], DEV.single_inject_interval)
+    plain = _forward_flops(transformer, image_tokens, TEXT_TOKENS)
+    rest = sweep.steps - sweep.inject_steps
+    result = {"plain": sweep.steps * plain}
+    for method, kind in (("regional", "grouped"), ("authors", "dense")):
+        lengths = region_lengths[method]
+        state = _regional_state(layout, lengths, kind, TEXT_TOKENS, double_blocks, single_blocks)
+        injected = _forward_flops(transformer, image_tokens, TEXT_TOKENS + sum(lengths), state)
+        result[method] = sweep.inject_steps * injected + rest * plain
+    passes = len(region_lengths["regional"]) + 1  # one per region (background included) plus the base pass
+    result["rpg"] = sweep.inject_steps * passes * plain + rest * plain
+    return result
+
+
+# --- wall time and memory on this machine ------------------------------------------------------------------
+
+
+class PeakMemory:
+    """Peak memory of a block: CUDA allocator peak, or growth of resident memory sampled every 2 ms on CPU."""
+
+    def __init__(self, device: str):
+        self.device = device
+        self.peak = 0
+
+    def _rss(self) -> int:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * 4096
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._rss() - self._baseline)
+            time.sleep(0.002)
+
+    def __enter__(self) -> PeakMemory:
+        import torch
+
+        gc.collect()
+        if self.device == "cuda":
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+            return self
+        with contextlib.suppress(OSError):  # give freed heap back to the OS so the baseline is honest
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        self._baseline = self._rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import torch
+
+        if self.device == "cuda":
+            torch.cuda.synchronize()
+            self.peak = torch.cuda.max_memory_allocated()
+            return
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._rss() - self._baseline)
+
+
+def rpg_generate(pipe, layout, steps: int, inject_steps: int, base_ratio: float, generator):
+    """RPG-style regional sampling: a full pass per region in each injected step, composited, then blended."""
+    import torch
+
+    from regional.masks import layout_regions
+
+    device = pipe._execution_device
+    base, pooled, text_ids = pipe.encode_prompt(
+        layout.base_prompt, None, device=device, max_sequence_length=TEXT_TOKENS
+    )
+    prompts, membership = layout_regions(layout)
+    region_embeds = [
+        pipe.encode_prompt(p, None, device=device, max_sequence_length=TEXT_TOKENS)[0] for p in prompts
+    ]
+    weights = torch.from_numpy(membership).float().to(device)
+    weights = (weights / weights.sum(dim=0, keepdim=True))[
+        :, None, :, None
+    ]  # (R, 1, HW, 1), overlaps averaged
+    latents, image_ids = pipe.prepare_latents(
+        1,
+        pipe.transformer.config.in_channels // 4,
+        layout.height,
+        layout.width,
+        base.dtype,
+        device,
+        generator,
+    )
+    timesteps = pipe.prepare_timesteps(steps, latents.shape[1], device)
+    guidance = torch.full([1], 3.5, device=device) if pipe.transformer.config.guidance_embeds else None
+
+    def predict(embeds, t):
+        return pipe.transformer(
+            hidden_states=latents,
+            timestep=t.expand(1).to(latents.dtype) / 1000,
+            guidance=guidance,
+            pooled_projections=pooled,
+            encoder_hidden_states=embeds,
+            txt_ids=text_ids,
+            img_ids=image_ids,
+            return_dict=False,
+        )[0]
+
+    pipe.scheduler.set_begin_index(0)
+    with torch.no_grad():
+        for i, t in enumerate(timesteps):
+            noise = predict(base, t)
+            if i < inject_steps:
+                composite = (weights * torch.stack([predict(e, t) for e in region_embeds])).sum(dim=0)
+                noise = base_ratio * noise + (1 - base_ratio) * composite
+            latents = pipe.scheduler.step(noise, t, latents, return_dict=False)[0]
+    return latents
+
+
+def _run_method(method: str, pipe, plain_pipe, layout, sweep: Sweep, seed: int):
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    common = {"num_inference_steps": sweep.steps, "generator": generator, "output_type": "latent"}
+    if method == "plain":
+        return plain_pipe(
+            prompt=layout.base_prompt, width=layout.width, height=layout.height, guidance_scale=3.5, **common
+        ).images
+    if method == "rpg":
+        return rpg_generate(pipe, layout, sweep.steps, sweep.inject_steps, 0.2, generator)
+    options = {"region_token_margin": None, "region_attention": "dense"} if method == "authors" else {}
+    return pipe(
+        layout=layout, inject_steps=sweep.inject_steps, guidance_scale=3.5, **common, **options
+    ).images
+
+
+def measure(sweep: Sweep, device: str, seed: int = 0, progress=None) -> list[Record]:
+    import torch
+    from diffusers import FluxPipeline
+
+    from regional.masks import layout_regions
+    from regional.pipeline import REGION_TOKEN_MARGIN, RegionalFluxPipeline
+    from regional.testing import tiny_flux_components
+
+    pipe = RegionalFluxPipeline(**tiny_flux_components(seed=0, **SCALED_TRANSFORMER)).to(device)
+    pipe.set_progress_bar_config(disable=True)
+    plain_pipe = FluxPipeline(**pipe.components)
+    plain_pipe.set_progress_bar_config(disable=True)
+    records = []
+    for regions in sweep.region_counts:
+        layout = bench_layout(regions, sweep.width, sweep.height, seed)
+        prompts, _ = layout_regions(bench_layout(regions, FULL.width, FULL.height, seed))
+        lengths = {
+            "regional": pipe.regional_token_lengths(prompts, TEXT_TOKENS, REGION_TOKEN_MARGIN),
+            "authors": pipe.regional_token_lengths(prompts, TEXT_TOKENS, None),
+        }
+        flops = generation_flops(regions, lengths)
+        _run_method(
+            "plain", pipe, plain_pipe, layout, Sweep(sweep.width, sweep.height, 1, 1, ()), seed
+        )  # warm-up
+        for method in METHODS:
+            if device == "cuda":
+                torch.cuda.synchronize()
+            with PeakMemory(device) as memory:
+                start = time.perf_counter()
+                _run_method(method, pipe, plain_pipe, layout, sweep, seed)
+                if device == "cuda":
+                    torch.cuda.synchronize()
+                wall = time.perf_counter() - start
+            records.append(Record(method, regions, flops[method], wall, memory.peak))
+            if progress:
+                progress.update(1)
+                progress.set_postfix_str(f"{regions} regions, {method}: {wall:.1f}s")
+    for record in records:
+        plain = next(r for r in records if r.regions == record.regions and r.method == "plain")
+        record.flops_ratio = record.flops / plain.flops
+        record.wall_ratio = record.wall_s / plain.wall_s
+        record.peak_mem_ratio = record.peak_mem_bytes / max(plain.peak_mem_bytes, 1)
+    return records
+
+
+# --- output ------------------------------------------------------------------------------------------------
+
+
+def format_table(records: list[Record]) -> str:
+    lines = [f"{'regions':>7}  {'method':<9} {'flops':>7} {'wall':>7} {'peak mem':>9} {'wall s':>8}"]
+    for r in records:
+        lines.append(
+            f"{r.regions:>7}  {r.method:<9} {r.flops_ratio:>6.2f}x {r.wall_ratio:>6.2f}x"
+            f" {r.peak_mem_ratio:>8.2f}x {r.wall_s:>8.2f}"
+        )
+    return "\n".join(lines)
+
+
+def plot(records: list[Record], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    for ax, field, label in zip(
+        axes, ("flops_ratio", "wall_ratio", "peak_mem_ratio"), ("FLOPs (FLUX.1-dev size)", "wall time", "peak memory"),
+        strict=True,
+    ):  # fmt: skip
+        for method in METHODS:
+            points = [(r.regions, getattr(r, field)) for r in records if r.method == method]
+            ax.plot(*zip(*points, strict=True), marker="o", label=method)
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("regions")
+        ax.set_ylabel(f"{label}, x plain FLUX")
+        ax.axhline(1.0, color="gray", lw=0.5)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON list instead of a table")
+    parser.add_argument(
+        "--quick", action="store_true", help="512 px, 6 steps, 1/4/16 regions (about a minute)"
+    )
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    parser.add_argument("--plot", type=Path, default=Path("bench-cost.png"), help="PNG chart path")
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    import torch
+    from tqdm import tqdm
+
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    sweep = QUICK if args.quick else FULL
+    with tqdm(total=len(sweep.region_counts) * len(METHODS), desc="bench cost", file=sys.stderr) as progress:
+        records = measure(sweep, device, progress=progress)
+    title = f"{sweep.width}x{sweep.height}, {sweep.steps} steps ({sweep.inject_steps} injected), {device}"
+    plot(records, args.plot, title)
+    if args.json:
+        print(json.dumps([asdict(r) for r in records]))
+    else:
+        print(f"# {title}; ratios to plain FLUX\n{format_table(records)}\n(plot: {args.plot})")
+    return 0

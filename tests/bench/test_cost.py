@@ -1,0 +1,64 @@
+"""The cost benchmark: FLOP accounting at FLUX.1-dev size and the side-by-side runner."""
+
+import json
+
+import pytest
+
+from regional.bench.cost import (
+    FULL,
+    METHODS,
+    Sweep,
+    bench_layout,
+    format_table,
+    generation_flops,
+    measure,
+    plot,
+)
+from regional.masks import layout_regions
+from regional.testing import tiny_flux_pipeline
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    return tiny_flux_pipeline()
+
+
+@pytest.mark.slow
+def test_flops_at_flux_dev_size_meet_the_targets(pipe):
+    regions = 4
+    prompts, _ = layout_regions(bench_layout(regions, FULL.width, FULL.height))
+    lengths = {
+        "regional": pipe.regional_token_lengths(prompts, 512, 8),
+        "authors": pipe.regional_token_lengths(prompts, 512, None),
+    }
+    flops = generation_flops(regions, lengths)
+    assert flops["plain"] / FULL.steps == pytest.approx(74.38e12, rel=0.01)  # one FLUX.1-dev forward
+    ratio = {method: flops[method] / flops["plain"] for method in METHODS}
+    assert 1.0 < ratio["regional"] <= 1.10
+    assert ratio["authors"] > ratio["regional"]
+    passes = len(prompts) + 1
+    assert ratio["rpg"] == pytest.approx(
+        (FULL.inject_steps * passes + FULL.steps - FULL.inject_steps) / FULL.steps
+    )
+
+
+def test_bench_layouts_leave_a_background_and_fit_the_canvas():
+    for regions in (1, 2, 4, 8, 16):
+        layout = bench_layout(regions, 256, 256)
+        prompts, membership = layout_regions(layout)
+        assert len(layout.regions) == regions and len(prompts) == regions + 1
+        assert membership.any(axis=1).all()
+
+
+@pytest.mark.slow
+def test_side_by_side_run_reports_ratios_table_and_plot(tmp_path):
+    records = measure(Sweep(64, 64, 2, 1, (1, 2)), "cpu")
+    assert [(r.regions, r.method) for r in records] == [(n, m) for n in (1, 2) for m in METHODS]
+    for record in records:
+        assert record.wall_s > 0
+        if record.method == "plain":
+            assert record.flops_ratio == record.wall_ratio == 1.0
+    assert "regional" in format_table(records)
+    plot(records, tmp_path / "cost.png", "test")
+    assert (tmp_path / "cost.png").stat().st_size > 1000
+    json.dumps([r.__dict__ for r in records])
