@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # before `make setup` (see README) and set TORCH_SPEC= to keep it.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup test test-fast lint run eval-planner toy-model clean
+.PHONY: setup test test-fast test-lowest lint run eval-planner toy-model clean
 
 setup: $(STAMP)
 
@@ -21,6 +21,14 @@ $(STAMP): pyproject.toml
 test: setup
 	HF_HUB_OFFLINE=1 $(BIN)/ruff check .
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+
+# The sampler's tests on the oldest diffusers/transformers that pyproject admits.
+LOWEST := .venv-lowest
+test-lowest:
+	test -x $(LOWEST)/bin/python || $(PY) -m venv $(LOWEST)
+	$(LOWEST)/bin/pip install --quiet "$(TORCH_SPEC)"
+	$(LOWEST)/bin/pip install --quiet -e '.[test]' 'diffusers==0.35.0' 'transformers==4.57.6'
+	HF_HUB_OFFLINE=1 $(LOWEST)/bin/python -m pytest tests/regional -q
 
 test-fast: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not slow"
@@ -38,4 +46,4 @@ lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(LOWEST) .pytest_cache build *.egg-info

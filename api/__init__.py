@@ -1,0 +1,1 @@
+"""The HTTP API of the generation service (FastAPI). It imports neither torch nor diffusers."""

@@ -40,7 +40,7 @@ def test_lora_loads_through_diffusers_and_regional_generation_uses_it(tmp_path):
 
     pipe = tiny_flux_pipeline(seed=0)
     before = run(pipe)
-    pipe.load_lora_weights(tmp_path, adapter_name="tiny")
+    pipe.load_lora_weights(tmp_path, weight_name="pytorch_lora_weights.safetensors", adapter_name="tiny")
     with_lora = run(pipe)
     assert torch.isfinite(with_lora).all()
     assert (with_lora - before).abs().max() > 1e-3

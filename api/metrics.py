@@ -1,0 +1,57 @@
+"""Prometheus metrics, read from Redis at scrape time so that every API replica reports the same numbers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from worker import queues
+from worker.keys import STAGES
+from worker.store import JobStore
+
+STAGE_NAMES = ("planning", "sampling", "decoding", "saving")
+
+
+class ServiceCollector(Collector):
+    def __init__(self, store: JobStore) -> None:
+        self.store = store
+
+    def collect(self) -> Iterator[Metric]:
+        redis, keys = self.store.redis, self.store.keys
+        depth = GaugeMetricFamily("regional_queue_depth", "Jobs waiting in each queue.", labels=["queue"])
+        for stage, count in queues.queue_depths(redis, keys).items():
+            depth.add_metric([stage], count)
+        yield depth
+        jobs = GaugeMetricFamily(
+            "regional_generations",
+            "Generations per status: current count for queued/running, total ever for final statuses.",
+            labels=["status"],
+        )
+        for status, count in self.store.status_counts().items():
+            jobs.add_metric([status], count)
+        yield jobs
+        workers = GaugeMetricFamily(
+            "regional_workers_ready", "Live workers with their model loaded.", labels=["queue"]
+        )
+        ready = {stage: 0 for stage in STAGES}
+        for info in queues.live_workers(redis, keys):
+            for stage in info.get("queues", []):
+                ready[stage] = ready.get(stage, 0) + 1
+        for stage, count in ready.items():
+            workers.add_metric([stage], count)
+        yield workers
+        durations = HistogramMetricFamily(
+            "regional_stage_duration_seconds", "Time spent in each job stage.", labels=["stage"]
+        )
+        for stage in STAGE_NAMES:
+            buckets, total, _ = self.store.stage_histogram(stage)
+            durations.add_metric([stage], buckets, sum_value=total)
+        yield durations
+
+
+def build_registry(store: JobStore) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(ServiceCollector(store))
+    return registry

@@ -1,0 +1,38 @@
+"""/v1/plans: plan a prompt into a layout without generating."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Depends
+
+from api.deps import SettingsDep, current_owner
+from api.exceptions import ApiError
+from api.schemas import PlanCreate, PlanOut
+
+router = APIRouter(prefix="/v1/plans", tags=["plans"], dependencies=[Depends(current_owner)])
+
+
+@router.post("", response_model=PlanOut, summary="Plan a prompt into a layout")
+async def create_plan(body: PlanCreate, settings: SettingsDep) -> PlanOut:
+    """Runs the planner in the API process (its offline and HTTP backends need no GPU)."""
+    from planner import aplan
+    from planner.exceptions import BackendUnavailableError
+
+    width, height = body.width or settings.default_width, body.height or settings.default_height
+    try:
+        layout = await asyncio.wait_for(
+            aplan(body.prompt, width=width, height=height, backend=body.planner),
+            timeout=settings.plan_timeout_s,
+        )
+    except asyncio.TimeoutError as exc:
+        raise ApiError(
+            504, "planning_timeout", f"planning took longer than {settings.plan_timeout_s} s"
+        ) from exc
+    except ValueError as exc:  # the prompt, the canvas or the backend name (planner errors are ValueErrors)
+        raise ApiError(422, "planning_failed", str(exc)) from exc
+    except BackendUnavailableError as exc:
+        raise ApiError(503, "planner_unavailable", str(exc)) from exc
+    except Exception as exc:  # a backend's own error (network, model): not the client's fault
+        raise ApiError(502, "planner_error", f"{type(exc).__name__}: {exc}") from exc
+    return PlanOut(layout=layout)

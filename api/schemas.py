@@ -1,0 +1,155 @@
+"""Request and response models, one pair per resource."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from regional.layout import MAX_PROMPT_CHARS, MAX_SIDE, MIN_SIDE, Layout
+from regional.raster import TOKEN_PX
+
+Status = Literal["queued", "running", "succeeded", "failed", "canceled"]
+Stage = Literal["planning", "sampling", "decoding", "saving"]
+
+
+def _check_side(value: int | None) -> int | None:
+    if value is None:
+        return value
+    if not MIN_SIDE <= value <= MAX_SIDE:
+        raise ValueError(f"{value} px is outside [{MIN_SIDE}, {MAX_SIDE}]")
+    if value % TOKEN_PX:
+        raise ValueError(f"{value} px is not a multiple of {TOKEN_PX} (FLUX's pixels per token)")
+    return value
+
+
+class GenerationCreate(BaseModel):
+    """Either ``prompt`` (planned into a layout first) or ``layout``, plus sampling options.
+
+    Unset sampling options take the model's defaults; the job resource shows the values used.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str | None = Field(
+        default=None, min_length=1, max_length=MAX_PROMPT_CHARS, description="Planned into a layout."
+    )
+    layout: Layout | None = Field(
+        default=None, description="Regions to generate; its width/height set the canvas."
+    )
+    width: int | None = Field(
+        default=None, description=f"Canvas width (prompt jobs), a multiple of {TOKEN_PX}."
+    )
+    height: int | None = Field(
+        default=None, description=f"Canvas height (prompt jobs), a multiple of {TOKEN_PX}."
+    )
+    steps: int | None = Field(default=None, ge=1, description="Denoising steps.")
+    guidance: float | None = Field(default=None, ge=0, le=30, description="Distilled guidance scale.")
+    seed: int | None = Field(default=None, ge=0, lt=2**63, description="Random seed; drawn when unset.")
+    num_images: int = Field(default=1, ge=1, description="Images from one layout (one batch).")
+    base_ratio: float | None = Field(default=None, ge=0, le=1, description="Base-prompt share (beta).")
+    inject_steps: int | None = Field(default=None, ge=0, description="Steps with regional control.")
+    double_inject_interval: int | None = Field(default=None, ge=1, description="Every k-th double block.")
+    single_inject_interval: int | None = Field(default=None, ge=1, description="Every k-th single block.")
+    planner: str | None = Field(default=None, max_length=64, description="Planner backend for prompt jobs.")
+
+    @field_validator("width", "height")
+    @classmethod
+    def _side_on_token_grid(cls, value: int | None) -> int | None:
+        return _check_side(value)
+
+    @model_validator(mode="after")
+    def _prompt_or_layout(self) -> GenerationCreate:
+        if (self.prompt is None) == (self.layout is None):
+            raise ValueError("give exactly one of `prompt` or `layout`")
+        if self.layout is not None:
+            for name in ("width", "height"):
+                given = getattr(self, name)
+                if given is not None and given != getattr(self.layout, name):
+                    raise ValueError(
+                        f"{name}={given} differs from layout.{name}={getattr(self.layout, name)}; omit it"
+                    )
+            if self.planner is not None:
+                raise ValueError("`planner` applies to prompt jobs only")
+        return self
+
+
+class PlanCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
+    width: int | None = None
+    height: int | None = None
+    planner: str | None = Field(default=None, max_length=64)
+
+    @field_validator("width", "height")
+    @classmethod
+    def _side_on_token_grid(cls, value: int | None) -> int | None:
+        return _check_side(value)
+
+
+class PlanOut(BaseModel):
+    layout: Layout
+
+
+class Progress(BaseModel):
+    stage: Stage | None = None
+    step: int | None = None
+    total_steps: int | None = None
+    fraction: float | None = None
+
+
+class Output(BaseModel):
+    index: int
+    url: str
+    width: int
+    height: int
+    sha256: str
+
+
+class ErrorInfo(BaseModel):
+    code: str
+    message: str
+
+
+class Timings(BaseModel):
+    """Seconds spent: waiting for the first worker, planning, sampling (denoising loop), in all."""
+
+    queue_s: float | None = None
+    plan_s: float | None = None
+    sampling_s: float | None = None
+    total_s: float | None = None
+
+
+class Links(BaseModel):
+    self: str
+    cancel: str
+    layout_png: str
+
+
+class GenerationOut(BaseModel):
+    id: str
+    object: Literal["generation"] = "generation"
+    status: Status
+    progress: Progress | None = None
+    queue_position: int | None = Field(default=None, description="0 = next; only while queued.")
+    cancel_requested: bool = False
+    prompt: str | None = None
+    layout: Layout | None = Field(default=None, description="The layout used: given, or planned.")
+    parameters: dict[str, Any] = Field(
+        description="Effective parameters, seed included (model defaults filled in once running)."
+    )
+    outputs: list[Output] = Field(default_factory=list)
+    error: ErrorInfo | None = None
+    attempts: int = 0
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    timings: Timings
+    links: Links
+
+
+class GenerationList(BaseModel):
+    data: list[GenerationOut]
+    next_cursor: str | None = None

@@ -1,0 +1,173 @@
+"""Generation jobs as the API sees them: submit, read, list, cancel, wait. Sync (called in a threadpool)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from redis import Redis
+
+from api.exceptions import ApiError, FieldError, NotFound
+from api.schemas import GenerationCreate, GenerationOut
+from api.settings import ApiSettings
+from worker import queues
+from worker.exceptions import InvalidTransition
+from worker.keys import GENERATE, PLAN, Keys
+from worker.store import ACTIVE, CANCELED, QUEUED, TERMINAL, JobStore
+
+
+def _iso(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, tz=timezone.utc)
+
+
+def _span(start: float | None, end: float | None) -> float | None:
+    return None if start is None or end is None else round(end - start, 3)
+
+
+class GenerationService:
+    def __init__(self, redis: Redis, settings: ApiSettings) -> None:
+        self.redis = redis
+        self.settings = settings
+        self.keys = Keys(settings.namespace)
+        self.store = JobStore(redis, settings.namespace, settings.job_ttl_s)
+
+    # -- submit ------------------------------------------------------------------------------------------
+    def check_limits(self, body: GenerationCreate) -> None:
+        s = self.settings
+        if body.steps is not None and body.steps > s.max_steps:
+            raise FieldError("steps", f"{body.steps} is more than the limit of {s.max_steps}")
+        if body.num_images > s.max_images:
+            raise FieldError("num_images", f"{body.num_images} is more than the limit of {s.max_images}")
+        if body.inject_steps is not None and body.steps is not None and body.inject_steps > body.steps:
+            raise FieldError("inject_steps", f"{body.inject_steps} is more than steps={body.steps}")
+        for name in ("width", "height"):
+            value = getattr(body.layout, name) if body.layout else getattr(body, name)
+            if value is not None and value > s.max_side:
+                field = f"layout.{name}" if body.layout else name
+                raise FieldError(field, f"{value} px is more than the limit of {s.max_side}")
+        if body.planner is not None:
+            from planner import BACKENDS
+
+            if body.planner not in BACKENDS:
+                raise FieldError(
+                    "planner", f"unknown planner {body.planner!r}; choose one of {', '.join(BACKENDS)}"
+                )
+        if body.layout is not None:
+            if len(body.layout.regions) > s.max_regions:
+                raise FieldError(
+                    "layout.regions", f"{len(body.layout.regions)} regions; the limit is {s.max_regions}"
+                )
+            for index, region in enumerate(body.layout.regions):
+                if region.mask is not None and len(region.mask) * 3 // 4 > s.max_mask_bytes:
+                    raise FieldError(
+                        f"layout.regions[{index}].mask", f"mask is larger than {s.max_mask_bytes} bytes"
+                    )
+
+    def submit(
+        self, owner: str, body: GenerationCreate, idempotency_key: str | None
+    ) -> tuple[dict[str, Any], bool]:
+        """Create and enqueue a job. Returns (record, created); created is False for an idempotent replay."""
+        self.check_limits(body)
+        body_hash = hashlib.sha256(body.model_dump_json(exclude_unset=True).encode()).hexdigest()
+        generation_id = "gen_" + uuid.uuid4().hex
+        stage = PLAN if body.layout is None else GENERATE
+        seed = body.seed if body.seed is not None else secrets.randbelow(2**32)
+        parameters = body.model_dump(exclude={"prompt", "layout", "planner", "width", "height"})
+        parameters["seed"] = seed
+        fields: dict[str, Any] = {
+            "request": {
+                "prompt": body.prompt,
+                "planner": body.planner,
+                "width": body.layout.width if body.layout else (body.width or self.settings.default_width),
+                "height": body.layout.height
+                if body.layout
+                else (body.height or self.settings.default_height),
+            },
+            "parameters": parameters,
+            "stage_queue": stage,
+            "rq_job": self.keys.rq_job_id(generation_id, stage),
+        }
+        if body.layout is not None:
+            fields["layout"] = body.layout.model_dump(mode="json", exclude_none=True)
+        if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
+            raise ApiError(400, "bad_idempotency_key", "Idempotency-Key must be 1 to 255 characters")
+        idem = (idempotency_key, body_hash) if idempotency_key else None
+        generation_id, created = self.store.create(generation_id, owner, fields, idem)
+        if created:
+            try:
+                queues.enqueue_stage(self.redis, self.settings, generation_id, stage)
+            except Exception as exc:
+                self.store.fail(generation_id, "enqueue_failed", f"{type(exc).__name__}: {exc}")
+                raise ApiError(503, "queue_unavailable", "the job could not be queued; try again") from exc
+        record = self.store.get(generation_id)
+        if record is None:  # an idempotency key outliving its job
+            raise NotFound("the job of this Idempotency-Key has expired")
+        return record, created
+
+    # -- read --------------------------------------------------------------------------------------------
+    def get(self, owner: str, generation_id: str) -> dict[str, Any]:
+        """The record, or 404 when it does not exist or belongs to another key (indistinguishable)."""
+        record = self.store.get(generation_id) if generation_id.startswith("gen_") else None
+        if record is None or record.get("owner") != owner:
+            raise NotFound()
+        return record
+
+    def list(
+        self, owner: str, status: str | None, cursor: str | None, limit: int
+    ) -> tuple[list[dict], str | None]:
+        try:
+            return self.store.list(owner, status, cursor, limit)
+        except ValueError as exc:
+            raise ApiError(400, "invalid_cursor", "the cursor is not one this API returned") from exc
+
+    def queue_position(self, record: dict[str, Any]) -> int | None:
+        if record["status"] != QUEUED:
+            return None
+        return queues.queue_position(self.redis, self.keys, record["stage_queue"], record["rq_job"])
+
+    # -- cancel ------------------------------------------------------------------------------------------
+    def cancel(self, owner: str, generation_id: str) -> dict[str, Any]:
+        record = self.get(owner, generation_id)
+        if record["status"] == CANCELED:
+            return record
+        if record["status"] in TERMINAL:
+            raise InvalidTransition(record["status"], f"the job has already {record['status']}")
+        self.store.request_cancel(generation_id)
+        if self.store.transition(generation_id, (QUEUED,), CANCELED, t_finished=time.time()):
+            queues.remove_waiting(self.redis, record["rq_job"])
+        return self.get(owner, generation_id)
+
+    # -- view --------------------------------------------------------------------------------------------
+    def view(self, record: dict[str, Any], base_url: str) -> GenerationOut:
+        gid = record["id"]
+        base = f"{base_url.rstrip('/')}/v1/generations/{gid}"
+        started = record.get("t_plan_started") or record.get("t_sampling_started")
+        timings = {
+            "queue_s": _span(record["t_created"], started),
+            "plan_s": _span(record.get("t_plan_started"), record.get("t_plan_finished")),
+            "sampling_s": _span(record.get("t_sampling_started"), record.get("t_sampling_finished")),
+            "total_s": _span(record["t_created"], record.get("t_finished")),
+        }
+        outputs = [{**o, "url": f"{base}/images/{o['index']}"} for o in record.get("outputs", [])]
+        return GenerationOut(
+            id=gid,
+            status=record["status"],
+            progress=record.get("progress"),
+            queue_position=self.queue_position(record),
+            cancel_requested=self.store.cancel_requested(gid) if record["status"] in ACTIVE else False,
+            prompt=record["request"].get("prompt"),
+            layout=record.get("layout"),
+            parameters=record["parameters"],
+            outputs=outputs,
+            error=record.get("error"),
+            attempts=record.get("attempts", 0),
+            created_at=_iso(record["t_created"]),
+            started_at=_iso(started),
+            finished_at=_iso(record.get("t_finished")),
+            timings=timings,
+            links={"self": base, "cancel": f"{base}/cancel", "layout_png": f"{base}/layout.png"},
+        )

@@ -1,0 +1,216 @@
+"""The queue side without HTTP: a real RQ worker in this process with a fake sampler, and the job store."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from collections.abc import Iterator
+from types import SimpleNamespace
+
+import pytest
+import torch
+from PIL import Image
+from redis import Redis
+from rq.exceptions import AbandonedJobError
+from rq.serializers import JSONSerializer
+
+from regional.defaults import SCHNELL
+from regional.layout import Layout
+from worker import tasks
+from worker.callbacks import on_stage_failure
+from worker.keys import GENERATE, Keys
+from worker.queues import enqueue_stage, fetch_job
+from worker.runner import LeasedSimpleWorker
+from worker.runtime import Sampler
+from worker.settings import ServiceSettings
+from worker.store import FAILED, QUEUED, RUNNING, SUCCEEDED, JobStore, decode_cursor
+
+LAYOUT = Layout(
+    width=64, height=64, base_prompt="a red car", regions=[{"prompt": "a fox", "box": [0, 0, 0.5, 0.5]}]
+)
+
+
+class FakePipe:
+    """Stands in for the pipeline: the first call runs out of GPU memory, later ones draw grey images."""
+
+    sampling_defaults = SCHNELL
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, layout: Layout, num_inference_steps: int, num_images_per_prompt: int,
+                 callback_on_step_end, **kwargs) -> SimpleNamespace:  # fmt: skip
+        self.calls += 1
+        if self.calls == 1:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        for step in range(num_inference_steps):
+            callback_on_step_end(self, step, None, {})
+        return SimpleNamespace(
+            images=[Image.new("RGB", (layout.width, layout.height), "grey")] * num_images_per_prompt
+        )
+
+
+def fake_sampler() -> Sampler:
+    return Sampler(pipe=FakePipe(), model="fake", device="cpu", model_info={"id": "fake"})
+
+
+@pytest.fixture
+def settings(redis_url: str, tmp_path) -> Iterator[ServiceSettings]:
+    """Settings with a fresh namespace; its keys (ours and RQ's) are deleted afterwards."""
+    namespace = f"test-{uuid.uuid4().hex[:12]}"
+    yield ServiceSettings(redis_url=redis_url, namespace=namespace, results_url=str(tmp_path), max_retries=0)
+    redis = Redis.from_url(redis_url)
+    for pattern in (f"{namespace}:*", f"rq:*{namespace}*"):
+        for key in redis.scan_iter(match=pattern, count=500):
+            redis.delete(key)
+
+
+@pytest.fixture
+def redis(redis_url: str) -> Redis:
+    return Redis.from_url(redis_url)
+
+
+def new_layout_job(store: JobStore, settings: ServiceSettings, redis: Redis) -> str:
+    generation_id = "gen_" + uuid.uuid4().hex
+    store.create(
+        generation_id,
+        "owner",
+        {"request": {"prompt": None}, "parameters": {"steps": 2, "num_images": 1, "seed": 1},
+         "layout": LAYOUT.model_dump(mode="json"), "stage_queue": GENERATE,
+         "rq_job": store.keys.rq_job_id(generation_id, GENERATE)},
+    )  # fmt: skip
+    enqueue_stage(redis, settings, generation_id, GENERATE)
+    return generation_id
+
+
+def test_gpu_oom_fails_that_job_and_the_worker_goes_on(settings, redis, monkeypatch) -> None:
+    monkeypatch.setenv("RESULTS_URL", settings.results_url)
+    tasks.get_service_settings.cache_clear()
+    store = JobStore(redis, settings.namespace)
+    first, second = new_layout_job(store, settings, redis), new_layout_job(store, settings, redis)
+    tasks.set_sampler(fake_sampler())
+    try:
+        worker = LeasedSimpleWorker([Keys(settings.namespace).queue(GENERATE)], connection=redis,
+                                    serializer=JSONSerializer)  # fmt: skip
+        worker.lease_s = 5
+        worker.work(burst=True, max_jobs=2)
+    finally:
+        tasks.set_sampler(None)
+        tasks.get_service_settings.cache_clear()
+    oom, ok = store.get(first), store.get(second)
+    assert oom["status"] == FAILED and oom["error"]["code"] == "gpu_oom"
+    assert ok["status"] == SUCCEEDED and len(ok["outputs"]) == 1, ok
+    assert ok["progress"]["stage"] == "saving" and ok["attempts"] == 1
+    counts = store.status_counts()
+    assert counts[FAILED] == 1 and counts[SUCCEEDED] == 1 and counts[QUEUED] == 0 and counts[RUNNING] == 0
+
+
+def test_lost_worker_without_retries_left_fails_with_worker_lost(settings, redis) -> None:
+    store = JobStore(redis, settings.namespace)
+    generation_id = new_layout_job(store, settings, redis)
+    assert store.transition(generation_id, [QUEUED], RUNNING)
+    job = fetch_job(redis, store.keys.rq_job_id(generation_id, GENERATE))
+    on_stage_failure(job, redis, AbandonedJobError, AbandonedJobError(), None)
+    record = store.get(generation_id)
+    assert record["status"] == FAILED and record["error"]["code"] == "worker_lost"
+
+
+def test_lost_worker_with_retries_left_requeues(settings, redis) -> None:
+    settings = settings.model_copy(update={"max_retries": 2})
+    store = JobStore(redis, settings.namespace)
+    generation_id = new_layout_job(store, settings, redis)
+    store.transition(generation_id, [QUEUED], RUNNING)
+    job = fetch_job(redis, store.keys.rq_job_id(generation_id, GENERATE))
+    assert job.retries_left == 2
+    on_stage_failure(job, redis, AbandonedJobError, AbandonedJobError(), None)
+    record = store.get(generation_id)
+    assert record["status"] == QUEUED and record["last_error"]["code"] == "worker_lost"
+
+
+def test_transition_is_a_compare_and_set(settings, redis) -> None:
+    store = JobStore(redis, settings.namespace)
+    store.create("gen_a", "owner", {"request": {}, "parameters": {}})
+    assert store.transition("gen_a", [QUEUED], "canceled", t_finished=time.time())
+    assert not store.transition("gen_a", [QUEUED], RUNNING)  # the worker loses the race to the cancel
+    assert not store.transition("gen_missing", [QUEUED], RUNNING)
+    assert store.get("gen_a")["status"] == "canceled"
+    assert store.status_counts()["canceled"] == 1 and store.status_counts()[QUEUED] == 0
+
+
+def test_idempotency_and_pagination_in_the_store(settings, redis) -> None:
+    store = JobStore(redis, settings.namespace)
+    assert store.create("gen_1", "o", {"request": {}}, ("k", "hash1")) == ("gen_1", True)
+    assert store.create("gen_2", "o", {"request": {}}, ("k", "hash1")) == ("gen_1", False)
+    with pytest.raises(Exception, match="different request body"):
+        store.create("gen_3", "o", {"request": {}}, ("k", "hash2"))
+    for index in range(5):
+        store.create(f"gen_p{index}", "p", {"request": {}})
+    redis.zadd(store.keys.owner_index("p"), {f"gen_p{i}": 1000 for i in range(5)})  # equal timestamps
+    seen, cursor = [], None
+    while True:
+        page, cursor = store.list("p", cursor=cursor, limit=2)
+        seen += [r["id"] for r in page]
+        if cursor is None:
+            break
+        assert decode_cursor(cursor)[0] == 1000
+    assert sorted(seen) == [f"gen_p{i}" for i in range(5)] and len(seen) == 5
+
+
+class SlowPipe(FakePipe):
+    """Never runs out of memory; sleeps a second per step."""
+
+    def __call__(self, layout: Layout, num_inference_steps: int, num_images_per_prompt: int,
+                 callback_on_step_end, **kwargs) -> SimpleNamespace:  # fmt: skip
+        for step in range(num_inference_steps):
+            time.sleep(1.0)
+            callback_on_step_end(self, step, None, {})
+        return SimpleNamespace(images=[])
+
+
+def test_a_stage_over_its_timeout_fails_with_timeout_and_the_worker_goes_on(
+    settings, redis, monkeypatch
+) -> None:
+    settings = settings.model_copy(update={"job_timeout_s": 1})
+    store = JobStore(redis, settings.namespace)
+    slow, after = new_layout_job(store, settings, redis), new_layout_job(store, settings, redis)
+    pipe = SlowPipe()
+    pipe.calls = 1  # skip FakePipe's out-of-memory call
+    tasks.set_sampler(Sampler(pipe=pipe, model="fake", device="cpu", model_info={"id": "fake"}))
+    started = time.monotonic()
+    try:
+        worker = LeasedSimpleWorker([Keys(settings.namespace).queue(GENERATE)], connection=redis,
+                                    serializer=JSONSerializer)  # fmt: skip
+        worker.work(burst=True, max_jobs=2)
+    finally:
+        tasks.set_sampler(None)
+    assert time.monotonic() - started < 6  # two 1 s timeouts, not two 2-step sleeps plus more
+    for generation_id in (slow, after):
+        record = store.get(generation_id)
+        assert record["status"] == FAILED and record["error"]["code"] == "timeout", record
+
+
+def test_a_stale_stage_failure_does_not_touch_a_job_that_moved_on(settings, redis) -> None:
+    """A planning job reaped after it handed the generation over must not requeue or fail the generation."""
+    store = JobStore(redis, settings.namespace)
+    generation_id = new_layout_job(store, settings, redis)  # on the generate stage
+    store.transition(generation_id, [QUEUED], RUNNING)
+    plan_job = SimpleNamespace(
+        args=[generation_id, settings.namespace], func_name="worker.tasks.plan_stage", retries_left=0
+    )
+    on_stage_failure(plan_job, redis, AbandonedJobError, AbandonedJobError(), None)
+    assert store.get(generation_id)["status"] == RUNNING
+
+
+def test_result_store_is_content_addressed_on_any_fsspec_filesystem() -> None:
+    from worker.results import ResultStore
+
+    store = ResultStore(f"memory://results-{uuid.uuid4().hex}")
+    sha = store.put(b"\x89PNG fake", {"seed": 3})
+    assert sha == hashlib.sha256(b"\x89PNG fake").hexdigest()
+    assert store.put(b"\x89PNG fake", {"seed": 3}) == sha  # same bytes, same address
+    assert store.get_png(sha) == b"\x89PNG fake" and store.get_metadata(sha) == {"seed": 3}
+    with pytest.raises(FileNotFoundError):
+        store.get_png("0" * 64)
+    with pytest.raises(ValueError):
+        store.get_png("../../etc/passwd")

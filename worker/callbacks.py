@@ -1,0 +1,43 @@
+"""RQ failure callback: the one place where failures the task itself could not record reach the record."""
+
+from __future__ import annotations
+
+import logging
+from types import TracebackType
+
+from redis import Redis
+from rq.exceptions import AbandonedJobError
+from rq.job import Job
+
+from worker.queues import STAGE_OF_TASK
+from worker.store import ACTIVE, QUEUED, JobStore
+
+logger = logging.getLogger(__name__)
+
+
+def on_stage_failure(
+    job: Job,
+    connection: Redis,
+    exc_type: type[BaseException],
+    exc_value: BaseException | None,
+    traceback: TracebackType | None,
+) -> None:
+    """A worker died mid-job (AbandonedJobError) or the task raised. Called before RQ retries the job."""
+    generation_id, namespace = job.args[0], job.args[1]
+    store = JobStore(connection, namespace)
+    record = store.get(generation_id)
+    if record is None or record.get("stage_queue") != STAGE_OF_TASK.get(job.func_name):
+        return  # the job has moved on to its next stage (or expired): this stage's failure is stale
+    if issubclass(exc_type, AbandonedJobError):
+        lost = {"code": "worker_lost", "message": "the worker running this job stopped responding"}
+        if job.retries_left:
+            logger.warning(
+                "generation %s: worker lost, retrying (%s retries left)", generation_id, job.retries_left
+            )
+            store.transition(generation_id, ACTIVE, QUEUED, last_error=lost, worker="")
+        else:
+            logger.warning("generation %s: worker lost, no retries left", generation_id)
+            store.fail(generation_id, lost["code"], lost["message"] + " (no retries left)")
+        return
+    logger.error("generation %s: stage failed: %s: %s", generation_id, exc_type.__name__, exc_value)
+    store.fail(generation_id, "internal_error", f"{exc_type.__name__}: {exc_value}")

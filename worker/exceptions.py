@@ -1,0 +1,35 @@
+"""Exceptions of the queue side. Only the API maps them to HTTP problems."""
+
+from __future__ import annotations
+
+
+class WorkerError(Exception):
+    """Base class; ``code`` is the machine-readable error code stored on a failed job."""
+
+    code = "internal_error"
+
+
+class JobCanceled(WorkerError):
+    """Raised from the step callback when cancel was requested; the job ends ``canceled``."""
+
+    code = "canceled"
+
+
+class GenerationNotFound(WorkerError):
+    code = "not_found"
+
+
+class IdempotencyConflict(WorkerError):
+    """The Idempotency-Key was used before with a different request body."""
+
+    code = "idempotency_key_reused"
+
+
+class InvalidTransition(WorkerError):
+    """The job is not in a state that allows the operation (e.g. cancel after it succeeded)."""
+
+    code = "invalid_state"
+
+    def __init__(self, status: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status

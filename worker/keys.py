@@ -1,0 +1,58 @@
+"""Every Redis key and queue name of the service, built here and nowhere else."""
+
+from __future__ import annotations
+
+PLAN = "plan"
+GENERATE = "generate"
+STAGES = (PLAN, GENERATE)
+"""The two queues: planning runs on CPU workers, generation on GPU workers."""
+
+
+class Keys:
+    """Key builder for one namespace (``REGIONAL_NAMESPACE``)."""
+
+    def __init__(self, namespace: str) -> None:
+        self.ns = namespace
+
+    def queue(self, stage: str) -> str:
+        """RQ queue name of a stage."""
+        return f"{self.ns}.{stage}"
+
+    def rq_job_id(self, generation_id: str, stage: str) -> str:
+        """RQ allows letters, digits, '_' and '-' in job ids."""
+        namespace = "".join(c if c.isalnum() or c in "_-" else "_" for c in self.ns)
+        return f"{namespace}-{generation_id}-{stage}"
+
+    def generation(self, generation_id: str) -> str:
+        """Hash: the job record."""
+        return f"{self.ns}:gen:{generation_id}"
+
+    def cancel(self, generation_id: str) -> str:
+        """String: set when cancel was requested; the sampler checks it between steps."""
+        return f"{self.ns}:gen:{generation_id}:cancel"
+
+    def owner_index(self, owner: str) -> str:
+        """Sorted set: an owner's generation ids scored by creation time (ms)."""
+        return f"{self.ns}:owner:{owner}:gens"
+
+    def idempotency(self, owner: str, key: str) -> str:
+        """String: '<body sha256> <generation id>' for an Idempotency-Key of an owner."""
+        return f"{self.ns}:idem:{owner}:{key}"
+
+    def status_counts(self) -> str:
+        """Hash: status -> number of generations that entered it and (for queued/running) are still there."""
+        return f"{self.ns}:stats:status"
+
+    def stage_histogram(self, stage: str) -> str:
+        """Hash: histogram of a stage's durations: bucket upper bounds -> counts, plus 'sum' and 'count'."""
+        return f"{self.ns}:stats:stage:{stage}"
+
+    def worker_ready(self, name: str) -> str:
+        """String (JSON, expiring): a live worker with its model loaded."""
+        return f"{self.ns}:worker:{name}"
+
+    def worker_ready_pattern(self) -> str:
+        return f"{self.ns}:worker:*"
+
+    def reaper_lock(self) -> str:
+        return f"{self.ns}:lock:reaper"

@@ -1,0 +1,40 @@
+"""The image store: content-addressed PNGs with a metadata JSON beside each, through fsspec.
+
+``RESULTS_URL`` is a local directory (default ``results``) or any fsspec URL, e.g. ``s3://bucket/prefix``
+with s3fs installed (``FSSPEC_S3_ENDPOINT_URL`` / ``AWS_*`` variables point it at MinIO).
+Paths: ``<root>/images/<sha[:2]>/<sha>.png`` and ``<sha>.json``; the hash is over the PNG bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import fsspec
+
+
+class ResultStore:
+    def __init__(self, url: str) -> None:
+        self.fs, self.root = fsspec.core.url_to_fs(url)
+
+    def _path(self, sha256: str, suffix: str) -> str:
+        if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
+            raise ValueError(f"not a sha256 hex digest: {sha256!r}")
+        return f"{self.root.rstrip('/')}/images/{sha256[:2]}/{sha256}{suffix}"
+
+    def put(self, png: bytes, metadata: dict[str, Any]) -> str:
+        """Store a PNG and its metadata; returns the PNG's sha256 (its address)."""
+        sha256 = hashlib.sha256(png).hexdigest()
+        path = self._path(sha256, ".png")
+        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        self.fs.pipe_file(self._path(sha256, ".json"), json.dumps(metadata, indent=2).encode())
+        self.fs.pipe_file(path, png)
+        return sha256
+
+    def get_png(self, sha256: str) -> bytes:
+        """Raises FileNotFoundError when it is not there."""
+        return self.fs.cat_file(self._path(sha256, ".png"))
+
+    def get_metadata(self, sha256: str) -> dict[str, Any]:
+        return json.loads(self.fs.cat_file(self._path(sha256, ".json")))

@@ -1,0 +1,172 @@
+"""The warm sampler: the pipeline is loaded once per worker process and serves jobs one at a time.
+
+This is the only module of the service that imports torch (lazily, so ``regional worker --queues plan``
+never loads it).
+"""
+
+from __future__ import annotations
+
+import gc
+import io
+import json
+import logging
+import platform
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, PngImagePlugin
+
+from regional.layout import Layout
+from worker.exceptions import WorkerError
+
+logger = logging.getLogger(__name__)
+
+
+class GpuOutOfMemory(WorkerError):
+    code = "gpu_oom"
+
+
+def resolve_model(setting: str | None) -> tuple[str, str]:
+    """(model, device): the configured model, or 'dev' on a GPU, else 'toy' if trained, else 'tiny'."""
+    import torch
+
+    from regional.loading import TOY_MODEL_DIR
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if setting:
+        return setting, device
+    if device == "cuda":
+        return "dev", device
+    return ("toy" if TOY_MODEL_DIR.is_dir() else "tiny"), device
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in ("regional-flux", "torch", "diffusers", "transformers"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def hub_revision(source: str) -> str | None:
+    """The commit of a Hub model in the local cache (offline), None for local folders and built-in models."""
+    if Path(source).exists() or source.count("/") != 1:
+        return None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        path = try_to_load_from_cache(source, "model_index.json")
+    except Exception:
+        return None
+    if isinstance(path, str) and "/snapshots/" in path:
+        return path.split("/snapshots/", 1)[1].split("/", 1)[0]
+    return None
+
+
+@dataclass
+class Sampler:
+    """A loaded pipeline plus what identifies it in results' metadata."""
+
+    pipe: Any
+    model: str
+    device: str
+    model_info: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, model: str | None, dtype: str = "auto", cpu_offload: bool = False) -> Sampler:
+        from regional.loading import MODEL_ALIASES, load_pipeline
+
+        model, device = resolve_model(model)
+        if device == "cpu":
+            logger.warning("no GPU found: sampling on CPU with model %r", model)
+        pipe = load_pipeline(model, dtype=dtype, cpu_offload=cpu_offload, device=device)
+        pipe.set_progress_bar_config(disable=True)
+        config = dict(getattr(pipe, "config", {}) or {})
+        info = {
+            "id": model,
+            "source": MODEL_ALIASES.get(model, model),
+            "revision": config.get("_commit_hash") or hub_revision(MODEL_ALIASES.get(model, model)),
+            "dtype": str(pipe.transformer.dtype).removeprefix("torch."),
+            "device": device,
+        }
+        return cls(pipe=pipe, model=model, device=device, model_info=info)
+
+    def effective_parameters(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The request's parameters with every unset one filled from this model's defaults."""
+        defaults = self.pipe.sampling_defaults
+        steps = params.get("steps") or defaults.num_inference_steps
+        pick = lambda name, default: default if params.get(name) is None else params[name]  # noqa: E731
+        return {
+            **params,
+            "steps": steps,
+            "guidance": pick("guidance", defaults.guidance_scale),
+            "base_ratio": pick("base_ratio", defaults.base_ratio),
+            "inject_steps": pick("inject_steps", min(defaults.inject_steps, steps)),
+            "double_inject_interval": pick("double_inject_interval", defaults.double_inject_interval),
+            "single_inject_interval": pick("single_inject_interval", defaults.single_inject_interval),
+            "model": self.model,
+        }
+
+    def sample(
+        self, layout: Layout, params: dict[str, Any], on_step: Callable[[int, int], None]
+    ) -> list[Image.Image]:
+        """Run the pipeline; ``on_step(done, total)`` is called after each denoising step and may raise.
+
+        CUDA out-of-memory frees what it can and raises ``GpuOutOfMemory`` so the worker goes on.
+        """
+        import torch
+
+        total = params["steps"]
+
+        def callback(pipe: Any, i: int, t: Any, kwargs: dict) -> dict:
+            on_step(i + 1, total)
+            return {}
+
+        out_of_memory = False
+        try:
+            return self.pipe(
+                layout=layout,
+                num_inference_steps=total,
+                guidance_scale=params["guidance"],
+                base_ratio=params["base_ratio"],
+                inject_steps=params["inject_steps"],
+                double_inject_interval=params["double_inject_interval"],
+                single_inject_interval=params["single_inject_interval"],
+                num_images_per_prompt=params["num_images"],
+                generator=torch.Generator().manual_seed(params["seed"]),
+                output_type="pil",
+                callback_on_step_end=callback,
+            ).images
+        except torch.OutOfMemoryError:
+            out_of_memory = True  # handled below, outside the except block, so its frames can be freed
+        if out_of_memory:
+            gc.collect()
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        raise GpuOutOfMemory("the GPU ran out of memory for this job; try fewer images or a smaller canvas")
+
+
+def png_with_parameters(image: Image.Image, layout: Layout, metadata_doc: dict[str, Any]) -> bytes:
+    """PNG bytes with the generation parameters as text chunks: ``parameters`` in the A1111 style that image
+    tools read, and ``regional`` with the full metadata JSON (layout, seed, model, versions)."""
+    params = metadata_doc["parameters"]
+    lines = [layout.base_prompt]
+    if layout.negative_prompt:
+        lines.append(f"Negative prompt: {layout.negative_prompt}")
+    lines.append(
+        f"Steps: {params['steps']}, Sampler: FlowMatchEuler, CFG scale: {params['guidance']}, "
+        f"Seed: {params['seed']}, Size: {layout.width}x{layout.height}, Model: {params['model']}, "
+        f"Base ratio: {params['base_ratio']}, Inject steps: {params['inject_steps']}, "
+        f"Regions: {len(layout.regions)}"
+    )
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", "\n".join(lines))
+    info.add_text("regional", json.dumps(metadata_doc, separators=(",", ":")))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", pnginfo=info)
+    return buffer.getvalue()

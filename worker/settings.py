@@ -1,0 +1,54 @@
+"""Settings shared by the API and the workers: environment variables read with pydantic-settings."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """What both the API and the workers read. Names are the environment variables (case-insensitive)."""
+
+    model_config = SettingsConfigDict(env_prefix="REGIONAL_", extra="ignore")
+
+    redis_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("REDIS_URL", "REGIONAL_REDIS_URL"),
+        description="Redis for queues and job records; unset: `regional serve` starts an embedded one.",
+    )
+    namespace: str = Field(
+        default="regional",
+        description="Prefix of every Redis key and queue name, so several deployments can share one Redis.",
+    )
+    results_url: str = Field(
+        default="results",
+        validation_alias=AliasChoices("RESULTS_URL", "REGIONAL_RESULTS_URL"),
+        description="fsspec URL of the image store: a local directory or s3://bucket/prefix (needs s3fs).",
+    )
+    model: str | None = Field(
+        default=None,
+        description="'dev', 'schnell', 'toy', 'tiny', a Hub id or a local folder; unset: 'dev' on a GPU, "
+        "else 'toy' when regional/toy/model exists, else 'tiny'.",
+    )
+    dtype: str = Field(default="auto", description="Weights dtype: auto, bfloat16, float16 or float32.")
+    cpu_offload: bool = Field(default=False, description="Model CPU offload on CUDA (24 GB cards).")
+    job_timeout_s: int = Field(default=900, ge=1, description="Longest one stage of a job may run.")
+    plan_timeout_s: int = Field(
+        default=120, ge=5, description="Longest planning may run (job stage and /v1/plans)."
+    )
+    max_retries: int = Field(default=2, ge=0, description="Times a stage is retried after its worker died.")
+    lease_s: int = Field(
+        default=30,
+        ge=2,
+        description="A running job's heartbeat lease; a dead worker's job is found after it.",
+    )
+    reaper_interval_s: float = Field(default=5.0, gt=0, description="How often lost jobs are looked for.")
+    progress_interval_s: float = Field(default=0.25, ge=0, description="Least time between progress writes.")
+    job_ttl_s: int = Field(default=7 * 24 * 3600, ge=60, description="How long job records are kept.")
+
+
+@lru_cache
+def get_service_settings() -> ServiceSettings:
+    return ServiceSettings()

@@ -1,0 +1,231 @@
+"""Job records: one Redis hash per generation, written by the API and the stage tasks.
+
+A record's ``status`` changes only through ``transition`` (a Lua script: compare-and-set on the status,
+plus the per-status counters that ``/metrics`` reads), so a cancel and a worker picking the job up can
+never both win. RQ only carries the work; the record is what clients see.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from redis import Redis
+
+from worker.exceptions import IdempotencyConflict
+from worker.keys import Keys
+
+QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED = "queued", "running", "succeeded", "failed", "canceled"
+STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED)
+TERMINAL = frozenset({SUCCEEDED, FAILED, CANCELED})
+ACTIVE = (QUEUED, RUNNING)
+
+JSON_FIELDS = frozenset({"request", "parameters", "layout", "progress", "outputs", "error", "last_error"})
+"""Record fields stored as JSON; fields named ``t_*`` are Unix times; ``attempts`` is an integer."""
+
+STAGE_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+"""Upper bounds (seconds) of the stage-duration histograms; +Inf is implied."""
+
+_TRANSITION = """
+local current = redis.call('HGET', KEYS[1], 'status')
+if not current then return false end
+local allowed = false
+for status in string.gmatch(ARGV[1], '[^,]+') do
+  if status == current then allowed = true end
+end
+if not allowed then return current end
+redis.call('HSET', KEYS[1], 'status', ARGV[2], unpack(ARGV, 3))
+if current ~= ARGV[2] then
+  redis.call('HINCRBY', KEYS[2], current, -1)
+  redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
+end
+return 'OK'
+"""
+
+_UPDATE_IF_EXISTS = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+"""
+
+
+def _encode(name: str, value: Any) -> str:
+    if name in JSON_FIELDS:
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def _decode(name: str, raw: str) -> Any:
+    if name in JSON_FIELDS:
+        return json.loads(raw)
+    if name.startswith("t_"):
+        return float(raw)
+    if name == "attempts":
+        return int(raw)
+    return raw
+
+
+def _flatten(fields: dict[str, Any]) -> list[str]:
+    flat: list[str] = []
+    for name, value in fields.items():
+        flat += [name, _encode(name, value)]
+    return flat
+
+
+def encode_cursor(score: float, generation_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{score:.0f}:{generation_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[int, str]:
+    """Raises ValueError on a malformed cursor."""
+    raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    score, _, generation_id = raw.partition(":")
+    return int(score), generation_id
+
+
+class JobStore:
+    """Reads and writes job records. ``redis`` may use raw bytes (as RQ needs) or decoded strings."""
+
+    def __init__(self, redis: Redis, namespace: str, ttl_s: int = 7 * 24 * 3600) -> None:
+        self.redis = redis
+        self.keys = Keys(namespace)
+        self.ttl_s = ttl_s
+        self._transition = redis.register_script(_TRANSITION)
+        self._update = redis.register_script(_UPDATE_IF_EXISTS)
+
+    # -- creation and reading ---------------------------------------------------------------------------
+    def create(
+        self,
+        generation_id: str,
+        owner: str,
+        fields: dict[str, Any],
+        idempotency: tuple[str, str] | None = None,
+    ) -> tuple[str, bool]:
+        """Store a new ``queued`` record. Returns (id, created).
+
+        ``idempotency`` is (key, body sha256): a key seen before with the same body returns the earlier id
+        and ``created=False``; with a different body it raises ``IdempotencyConflict``.
+        """
+        if idempotency is not None:
+            key, body_hash = idempotency
+            idem_key = self.keys.idempotency(owner, key)
+            if not self.redis.set(idem_key, f"{body_hash} {generation_id}", nx=True, ex=self.ttl_s):
+                stored_hash, _, earlier_id = _text(self.redis.get(idem_key) or b"").partition(" ")
+                if stored_hash != body_hash:
+                    raise IdempotencyConflict("this Idempotency-Key was used with a different request body")
+                return earlier_id, False
+        now = time.time()
+        record = {
+            "id": generation_id,
+            "owner": owner,
+            "status": QUEUED,
+            "t_created": now,
+            "attempts": 0,
+            **fields,
+        }
+        key = self.keys.generation(generation_id)
+        with self.redis.pipeline() as pipe:
+            pipe.hset(key, mapping={name: _encode(name, value) for name, value in record.items()})
+            pipe.expire(key, self.ttl_s)
+            pipe.zadd(self.keys.owner_index(owner), {generation_id: int(now * 1000)})
+            pipe.expire(self.keys.owner_index(owner), self.ttl_s)
+            pipe.hincrby(self.keys.status_counts(), QUEUED, 1)
+            pipe.execute()
+        return generation_id, True
+
+    def get(self, generation_id: str) -> dict[str, Any] | None:
+        raw = self.redis.hgetall(self.keys.generation(generation_id))
+        if not raw:
+            return None
+        return {_text(name): _decode(_text(name), _text(value)) for name, value in raw.items()}
+
+    def list(
+        self, owner: str, status: str | None = None, cursor: str | None = None, limit: int = 20
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """An owner's records, newest first; ``cursor`` is the ``next_cursor`` of the previous page."""
+        index = self.keys.owner_index(owner)
+        last: tuple[int, str] | None = decode_cursor(cursor) if cursor else None
+        max_score: str | int = "+inf" if last is None else last[0]
+        found: list[dict[str, Any]] = []
+        offset, batch = 0, max(limit * 2, 50)
+        while True:
+            entries = self.redis.zrevrangebyscore(
+                index, max_score, "-inf", start=offset, num=batch, withscores=True
+            )
+            if not entries:
+                return found, None
+            offset += len(entries)
+            for member, score in entries:
+                generation_id = _text(member)
+                # equal scores come in reverse id order: skip the cursor's item and those before it
+                if last is not None and int(score) == last[0] and generation_id >= last[1]:
+                    continue
+                record = self.get(generation_id)
+                if record is None or (status is not None and record["status"] != status):
+                    continue
+                found.append(record)
+                if len(found) == limit:
+                    return found, encode_cursor(score, generation_id)
+
+    # -- changes ---------------------------------------------------------------------------------------
+    def transition(self, generation_id: str, allowed: Iterable[str], status: str, **fields: Any) -> bool:
+        """Set ``status`` (and ``fields``) if the current status is in ``allowed``. Returns whether it did."""
+        result = self._transition(
+            keys=[self.keys.generation(generation_id), self.keys.status_counts()],
+            args=[",".join(allowed), status, *_flatten(fields)],
+        )
+        return _text(result) == "OK" if result is not None else False
+
+    def update(self, generation_id: str, **fields: Any) -> bool:
+        """Set fields of an existing record (never ``status``); False when the record is gone."""
+        if not fields:
+            return True
+        return bool(self._update(keys=[self.keys.generation(generation_id)], args=_flatten(fields)))
+
+    def incr_attempts(self, generation_id: str) -> int:
+        return int(self.redis.hincrby(self.keys.generation(generation_id), "attempts", 1))
+
+    def fail(self, generation_id: str, code: str, message: str) -> bool:
+        """End an active job as ``failed`` with an error code."""
+        return self.transition(
+            generation_id, ACTIVE, FAILED, error={"code": code, "message": message}, t_finished=time.time()
+        )
+
+    def request_cancel(self, generation_id: str) -> None:
+        self.redis.set(self.keys.cancel(generation_id), "1", ex=self.ttl_s)
+
+    def cancel_requested(self, generation_id: str) -> bool:
+        return bool(self.redis.exists(self.keys.cancel(generation_id)))
+
+    # -- statistics ------------------------------------------------------------------------------------
+    def status_counts(self) -> dict[str, int]:
+        raw = self.redis.hgetall(self.keys.status_counts())
+        counts = dict.fromkeys(STATUSES, 0)
+        counts.update({_text(k): int(v) for k, v in raw.items()})
+        return counts
+
+    def observe_stage(self, stage: str, seconds: float) -> None:
+        """Add one duration to the stage's histogram (cumulative buckets, as Prometheus wants them)."""
+        key = self.keys.stage_histogram(stage)
+        with self.redis.pipeline() as pipe:
+            for bound in STAGE_BUCKETS:
+                if seconds <= bound:
+                    pipe.hincrby(key, str(bound), 1)
+            pipe.hincrby(key, "+Inf", 1)
+            pipe.hincrby(key, "count", 1)
+            pipe.hincrbyfloat(key, "sum", seconds)
+            pipe.execute()
+
+    def stage_histogram(self, stage: str) -> tuple[list[tuple[str, int]], float, int]:
+        """(cumulative buckets as (upper bound, count), sum, count) of a stage."""
+        raw = {_text(k): _text(v) for k, v in self.redis.hgetall(self.keys.stage_histogram(stage)).items()}
+        buckets = [(str(b), int(raw.get(str(b), 0))) for b in STAGE_BUCKETS]
+        buckets.append(("+Inf", int(raw.get("+Inf", 0))))
+        return buckets, float(raw.get("sum", 0.0)), int(raw.get("count", 0))
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
