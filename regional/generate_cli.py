@@ -14,7 +14,11 @@ from regional.layout import Layout
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layout", required=True, type=Path, help="layout JSON file (see README)")
-    parser.add_argument("--model", default="tiny", help="Hub id, local folder, or 'tiny' (default: tiny)")
+    parser.add_argument(
+        "--model",
+        default="auto",
+        help="auto (dev on a GPU, else the toy model), tiny, toy, dev, schnell, a Hub id or a local folder",
+    )
     parser.add_argument("--steps", type=int, help="denoising steps (default: per model)")
     parser.add_argument("--guidance", type=float, help="distilled guidance scale (default: per model)")
     parser.add_argument("--seed", type=int, default=0)

@@ -19,6 +19,13 @@ MODEL_ALIASES = {
 }
 
 
+def default_model(device: str) -> str:
+    """What 'auto' means: FLUX.1-dev on a GPU, else the trained toy model when present, else the tiny one."""
+    if device == "cuda":
+        return "dev"
+    return "toy" if TOY_MODEL_DIR.is_dir() else "tiny"
+
+
 def pick_dtype(name: str, device: str) -> torch.dtype:
     """'auto' is bfloat16 on CUDA (FLUX's native dtype) and float32 elsewhere."""
     if name == "auto":
@@ -27,14 +34,18 @@ def pick_dtype(name: str, device: str) -> torch.dtype:
 
 
 def load_pipeline(model: str, dtype: str = "auto", cpu_offload: bool = False, device: str | None = None):
-    """``model``: 'tiny' (random weights), 'toy' (shapes world), 'dev', 'schnell', a Hub id or a local folder.
+    """``model``: 'auto', 'tiny' (random weights), 'toy' (shapes world), 'dev', 'schnell', a Hub id or a folder.
 
-    The pipeline goes to CUDA when available (or to CPU with model offload when ``cpu_offload``).
+    The pipeline goes to CUDA when available; ``cpu_offload`` there keeps it in CPU memory and moves each
+    model to the GPU only while it runs (enable_model_cpu_offload), for 24 GB cards.
     """
     from regional.pipeline import RegionalFluxPipeline
     from regional.testing import tiny_flux_pipeline
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if model == "auto":
+        model = default_model(device)
+        logger.info("model 'auto' is %r on %s", model, device)
     if model == "tiny":
         logger.warning("using the tiny random-weight model: it draws noise, not pictures")
         return tiny_flux_pipeline().to(device)
