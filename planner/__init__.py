@@ -1,0 +1,9 @@
+"""The layout planner: free text -> ``regional.Layout``, through an LLM or the offline parser.
+
+``plan(prompt, width=..., height=..., backend=...)`` and its async twin ``aplan``; backends are
+``offline`` (default, no model), ``openai`` (any OpenAI-compatible server) and ``local`` (transformers).
+"""
+
+from planner.planning import BACKENDS, PlanReport, aplan, plan, plan_report
+
+__all__ = ["BACKENDS", "PlanReport", "aplan", "plan", "plan_report"]

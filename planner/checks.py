@@ -1,0 +1,133 @@
+"""Automatic checks of a layout against what a prompt asks for: counts, exclusions, relations, overlap.
+
+Used twice: by the planner, to reject an LLM's layout and feed the problems back; and by ``planner.eval``,
+with expectations written by hand. Regions are matched to objects by their phrase's singular head noun.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from planner.parse import Scene
+from planner.repair import head_of, iou
+from regional import Layout
+
+HEAVY_OVERLAP_IOU = 0.3
+"""Two boxes with at least this IoU overlap heavily."""
+
+OVERLAP_ALLOWED = {"on", "front", "behind", "with", "in"}
+"""Relations that imply overlapping boxes ("a cat on a sofa")."""
+
+
+@dataclass
+class Expectation:
+    """What a layout must satisfy. Heads are singular nouns; relations are (subject, kind, target[, target2])."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    absent: set[str] = field(default_factory=set)
+    relations: list[tuple[str, ...]] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Expectation:
+        return cls(
+            counts={_head(k): int(v) for k, v in data.get("counts", {}).items()},
+            absent={_head(a) for a in data.get("absent", [])},
+            relations=[(_head(r[0]), r[1], *(_head(t) for t in r[2:])) for r in data.get("relations", [])],
+        )
+
+
+@dataclass
+class Problem:
+    category: str
+    message: str
+
+
+def _head(noun: str) -> str:
+    return head_of(noun) or noun
+
+
+def expectation_from_scene(scene: Scene) -> Expectation:
+    """The facts the offline parser is sure of: stated counts, exclusions, relations between known heads."""
+    counts: Counter[str] = Counter()
+    uncertain: set[str] = set()
+    for obj in scene.objects:
+        counts[obj.head] += obj.count
+        if not obj.counted:
+            uncertain.add(obj.head)
+    relations = [
+        (
+            scene.objects[r.subject].head,
+            r.kind,
+            scene.objects[r.target].head,
+            *([scene.objects[r.target2].head] if r.target2 is not None else []),
+        )
+        for r in scene.relations
+    ]
+    return Expectation(
+        counts={h: n for h, n in counts.items() if h not in uncertain},
+        absent=set(scene.negative_heads) - set(counts),
+        relations=[r for r in relations if len(set(r[:1] + r[2:])) == len(r) - 1],
+    )
+
+
+def _centre(box: tuple[float, float, float, float]) -> tuple[float, float]:
+    return (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+
+
+def relation_holds(
+    kind: str, s: tuple[float, ...], t: tuple[float, ...], t2: tuple[float, ...] | None = None
+) -> bool:
+    """Whether box ``s`` stands in relation ``kind`` to box ``t`` (centres; "front" by bottom edges)."""
+    (sx, sy), (tx, ty) = _centre(s), _centre(t)
+    if kind == "left":
+        return sx < tx
+    if kind == "right":
+        return sx > tx
+    if kind in {"above", "on"}:
+        return sy < ty
+    if kind in {"below", "under"}:
+        return sy > ty
+    if kind == "front":
+        return s[3] > t[3] or sy > ty
+    if kind == "behind":
+        return s[3] < t[3] or sy < ty
+    if kind == "between" and t2 is not None:
+        ux, _ = _centre(t2)
+        return min(tx, ux) < sx < max(tx, ux)
+    return True
+
+
+def check(layout: Layout, expected: Expectation) -> list[Problem]:
+    """Every way ``layout`` falls short of ``expected``; empty when it satisfies all of it."""
+    problems: list[Problem] = []
+    boxes: dict[str, list[tuple[float, ...]]] = {}
+    for region in layout.regions:
+        head = head_of(region.label)
+        if head and region.box is not None:
+            boxes.setdefault(head, []).append(region.box)
+    for head, n in expected.counts.items():
+        got = len(boxes.get(head, []))
+        if got != n:
+            problems.append(
+                Problem("count", f"the prompt asks for {n} {head} region(s), the layout has {got}")
+            )
+    for head in expected.absent:
+        if head in boxes:
+            problems.append(Problem("negation", f'the prompt excludes "{head}" but a region shows it'))
+    allowed: set[frozenset[str]] = set()
+    for subject, kind, *targets in expected.relations:
+        if kind in OVERLAP_ALLOWED:
+            allowed |= {frozenset((subject, t)) for t in targets}
+        if subject not in boxes or any(t not in boxes for t in targets):
+            continue  # the count check reports missing objects
+        t2 = boxes[targets[1]] if len(targets) > 1 else [None]
+        ok = all(relation_holds(kind, s, t, u) for s in boxes[subject] for t in boxes[targets[0]] for u in t2)
+        if not ok:
+            problems.append(Problem("relation", f'"{subject}" must be {kind} "{targets[0]}" (box centres)'))
+    regions = [(head_of(r.label), r.box) for r in layout.regions if r.box is not None]
+    for i, (a, box_a) in enumerate(regions):
+        for b, box_b in regions[i + 1 :]:
+            if frozenset((a, b)) not in allowed and iou(box_a, box_b) >= HEAVY_OVERLAP_IOU:
+                problems.append(Problem("overlap", f'"{a}" and "{b}" overlap heavily'))
+    return problems

@@ -1,0 +1,165 @@
+"""``plan``: prompt -> Layout through the configured backend, with repair, bounded retry and fallback.
+
+Stages for an LLM backend:
+1. ask the model (messages from ``prompt_template.md``; on retry, the last problems fed back);
+2. extract the JSON object from its reply;
+3. repair it into a valid ``Layout``;
+4. check it against what the prompt surely asks (stated counts, exclusions, relations);
+then retry up to ``retries`` times, and fall back to the offline planner when every attempt failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+from planner.backends import get_backend
+from planner.checks import check, expectation_from_scene
+from planner.exceptions import BackendUnavailableError, InvalidRequestError, PlannerConfigError, PlannerError
+from planner.extract import extract_json
+from planner.offline import plan_offline
+from planner.parse import parse_prompt
+from planner.prompt_template import build_messages
+from planner.repair import repair
+from planner.settings import BackendName, PlannerSettings, get_settings
+from regional import Layout
+from regional.layout import MAX_PROMPT_CHARS, MAX_SIDE, MIN_SIDE
+from regional.raster import TOKEN_PX
+
+logger = logging.getLogger(__name__)
+
+BACKENDS: tuple[str, ...] = ("offline", "openai", "local")
+
+RETRY_CATEGORIES = {"count", "negation", "relation"}
+"""Check failures that reject an LLM's layout (heavy overlap alone does not)."""
+
+
+@dataclass
+class PlanReport:
+    """A layout and how it was obtained; ``errors`` holds one line per failed attempt."""
+
+    layout: Layout
+    backend: str
+    attempts: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def fell_back(self) -> bool:
+        return self.backend != "offline" and self.layout.planner == "offline"
+
+
+def check_request(prompt: str, width: int, height: int) -> None:
+    """Raise ``InvalidRequestError`` for an empty prompt or a canvas FLUX cannot use."""
+    if not prompt or not prompt.strip():
+        raise InvalidRequestError("the prompt is empty")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise InvalidRequestError(f"the prompt has {len(prompt)} characters; the limit is {MAX_PROMPT_CHARS}")
+    for name, side in (("width", width), ("height", height)):
+        if not MIN_SIDE <= side <= MAX_SIDE or side % TOKEN_PX:
+            raise InvalidRequestError(
+                f"{name}={side} must be a multiple of {TOKEN_PX} in [{MIN_SIDE}, {MAX_SIDE}], e.g. 1024"
+            )
+
+
+def _plan_with_llm(
+    prompt: str, width: int, height: int, name: str, settings: PlannerSettings, report: PlanReport
+) -> Layout | None:
+    scene = parse_prompt(prompt)
+    expected = expectation_from_scene(scene)
+    deadline = time.monotonic() + settings.timeout * (settings.retries + 1)
+    feedback: list[str] = []
+    try:
+        backend = get_backend(name, settings)
+    except PlannerError as exc:
+        report.errors.append(f"{name}: {exc}")
+        return None
+    for _ in range(settings.retries + 1):
+        remaining = deadline - time.monotonic()
+        if remaining <= 1:
+            report.errors.append(f"{name}: out of time")
+            break
+        report.attempts += 1
+        try:
+            reply = backend.complete(
+                build_messages(prompt, width, height, feedback), timeout=min(settings.timeout, remaining)
+            )
+            try:
+                data = extract_json(reply)
+            except PlannerError:
+                backend.reply_unusable()
+                raise
+            layout = repair(data, prompt, width, height, planner=name, excluded=scene.negative_heads)
+        except BackendUnavailableError as exc:
+            report.errors.append(f"{name}: {exc}")
+            break
+        except PlannerError as exc:
+            report.errors.append(f"{name}: {exc}")
+            feedback = [str(exc)]
+            continue
+        problems = [p for p in check(layout, expected) if p.category in RETRY_CATEGORIES]
+        if not problems:
+            return layout
+        feedback = [p.message for p in problems]
+        report.errors.append(f"{name}: " + "; ".join(feedback))
+    return None
+
+
+def plan_report(
+    prompt: str,
+    width: int = 1024,
+    height: int = 1024,
+    backend: BackendName | None = None,
+    settings: PlannerSettings | None = None,
+) -> PlanReport:
+    """Plan ``prompt`` and say how: which backend, how many attempts, what went wrong."""
+    check_request(prompt, width, height)
+    settings = settings or get_settings()
+    name = backend or settings.backend
+    if name not in BACKENDS:
+        raise PlannerConfigError(f"unknown planner backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    report = PlanReport(layout=None, backend=name)  # type: ignore[arg-type]
+    if name != "offline":
+        layout = _plan_with_llm(prompt, width, height, name, settings, report)
+        if layout is not None:
+            report.layout = layout
+            return report
+        if not settings.fallback:
+            raise PlannerError(f"the {name} planner failed: " + " | ".join(report.errors))
+        logger.warning("planner %s failed, using the offline planner: %s", name, " | ".join(report.errors))
+    report.layout = plan_offline(prompt, width, height)
+    return report
+
+
+def plan(
+    prompt: str,
+    width: int = 1024,
+    height: int = 1024,
+    backend: BackendName | None = None,
+    settings: PlannerSettings | None = None,
+) -> Layout:
+    """A layout for ``prompt`` on a ``width`` x ``height`` canvas; ``backend`` overrides the configuration."""
+    return plan_report(prompt, width, height, backend, settings).layout
+
+
+async def aplan(
+    prompt: str,
+    width: int = 1024,
+    height: int = 1024,
+    backend: BackendName | None = None,
+    settings: PlannerSettings | None = None,
+) -> Layout:
+    """``plan`` for async callers: runs in a worker thread, bounded by the configured timeouts."""
+    settings = settings or get_settings()
+    check_request(prompt, width, height)
+    limit = settings.timeout * (settings.retries + 1) + 10
+    try:
+        return await asyncio.wait_for(
+            asyncio.to_thread(plan, prompt, width, height, backend, settings), limit
+        )
+    except asyncio.TimeoutError:
+        if not settings.fallback:
+            raise PlannerError(f"planning took longer than {limit:.0f} s") from None
+        logger.warning("planner timed out after %.0f s, using the offline planner", limit)
+        return plan_offline(prompt, width, height)

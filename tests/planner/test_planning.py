@@ -1,0 +1,177 @@
+"""plan / aplan: validation, bounded retry with the error fed back, fallback, timeouts, configuration."""
+
+import asyncio
+import json
+import time
+
+import pytest
+from planner_fakes import ScriptedBackend
+
+import planner
+from planner import planning
+from planner.exceptions import BackendUnavailableError, InvalidRequestError, PlannerConfigError, PlannerError
+from planner.settings import PlannerSettings
+
+GOOD = json.dumps(
+    {
+        "base_prompt": "two cats",
+        "background_prompt": None,
+        "negative_prompt": None,
+        "regions": [
+            {"phrase": "a cat", "prompt": "a cat", "box": [0.05, 0.5, 0.45, 0.95]},
+            {"phrase": "a cat", "prompt": "a cat", "box": [0.55, 0.5, 0.95, 0.95]},
+        ],
+    }
+)
+ONE_CAT = json.dumps(
+    {"base_prompt": "two cats", "regions": [{"phrase": "a cat", "box": [0.1, 0.1, 0.5, 0.5]}]}
+)
+
+
+@pytest.fixture
+def use_backend(monkeypatch: pytest.MonkeyPatch):
+    def install(backend: ScriptedBackend | Exception) -> None:
+        def get_backend(name: str, settings: PlannerSettings):
+            if isinstance(backend, Exception):
+                raise backend
+            return backend
+
+        monkeypatch.setattr(planning, "get_backend", get_backend)
+
+    return install
+
+
+SETTINGS = PlannerSettings(backend="openai", retries=1, timeout=5)
+
+
+def test_llm_layout_is_used_when_it_passes_the_checks(use_backend) -> None:
+    backend = ScriptedBackend(GOOD)
+    use_backend(backend)
+    report = planner.plan_report("two cats", 512, 512, settings=SETTINGS)
+    assert report.layout.planner == "openai" and report.attempts == 1 and not report.fell_back
+    assert len(report.layout.regions) == 2
+    system = backend.calls[0][0]["content"]
+    assert "512x512" in system and "square" in system
+
+
+def test_wrong_count_is_fed_back_and_the_retry_is_used(use_backend) -> None:
+    backend = ScriptedBackend(ONE_CAT, GOOD)
+    use_backend(backend)
+    report = planner.plan_report("two cats", 512, 512, settings=SETTINGS)
+    assert report.layout.planner == "openai" and report.attempts == 2
+    feedback = backend.calls[1][-1]["content"]
+    assert "2 cat region(s)" in feedback and "has 1" in feedback
+
+
+def test_unparseable_replies_fall_back_to_offline_after_the_retries(use_backend) -> None:
+    backend = ScriptedBackend("Sorry, I can't help.", "Still no.")
+    use_backend(backend)
+    report = planner.plan_report("two cats", 512, 512, settings=SETTINGS)
+    assert report.fell_back and report.layout.planner == "offline" and len(report.layout.regions) == 2
+    assert report.attempts == 2 and backend.unusable == 2 and len(report.errors) == 2
+    assert "no JSON object" in backend.calls[1][-1]["content"]
+
+
+def test_excluded_object_from_the_llm_is_removed_not_rejected(use_backend) -> None:
+    reply = json.dumps(
+        {
+            "base_prompt": "a tree",
+            "regions": [
+                {"phrase": "a tree", "box": [0.3, 0.1, 0.7, 0.9]},
+                {"phrase": "a bird", "box": [0.0, 0.0, 0.2, 0.2]},
+            ],
+        }
+    )
+    use_backend(ScriptedBackend(reply))
+    layout = planner.plan("a tree without birds", 512, 512, settings=SETTINGS)
+    assert layout.planner == "openai" and [r.phrase for r in layout.regions] == ["a tree"]
+    assert "bird" in layout.negative_prompt
+
+
+def test_wrong_relation_is_rejected(use_backend) -> None:
+    wrong = json.dumps(
+        {
+            "base_prompt": "x",
+            "regions": [
+                {"phrase": "a cat", "box": [0.6, 0.5, 0.9, 0.9]},
+                {"phrase": "a dog", "box": [0.1, 0.5, 0.4, 0.9]},
+            ],
+        }
+    )
+    use_backend(ScriptedBackend(wrong, wrong))
+    report = planner.plan_report("a cat to the left of a dog", 512, 512, settings=SETTINGS)
+    assert report.fell_back and '"cat" must be left "dog"' in report.errors[0]
+
+
+def test_unavailable_backend_falls_back_without_retrying(use_backend) -> None:
+    backend = ScriptedBackend(BackendUnavailableError("cannot reach the server"), GOOD)
+    use_backend(backend)
+    report = planner.plan_report("two cats", 512, 512, settings=SETTINGS)
+    assert report.fell_back and report.attempts == 1 and len(backend.calls) == 1
+
+
+def test_unbuildable_backend_falls_back(use_backend) -> None:
+    use_backend(BackendUnavailableError("the openai planner needs OPENAI_API_KEY"))
+    report = planner.plan_report("two cats", 512, 512, settings=SETTINGS)
+    assert report.fell_back and "OPENAI_API_KEY" in report.errors[0]
+
+
+def test_no_fallback_raises_a_planner_error(use_backend) -> None:
+    use_backend(ScriptedBackend("nope", "nope"))
+    with pytest.raises(PlannerError, match="the openai planner failed"):
+        planner.plan("two cats", 512, 512, settings=SETTINGS.model_copy(update={"fallback": False}))
+
+
+def test_slow_backend_is_bounded_by_the_timeout(use_backend) -> None:
+    backend = ScriptedBackend(GOOD, GOOD, delay=10)
+    use_backend(backend)
+    started = time.monotonic()
+    report = planner.plan_report("two cats", 512, 512, settings=SETTINGS.model_copy(update={"timeout": 1.5}))
+    assert time.monotonic() - started < 5
+    assert report.fell_back and all(t <= 1.5 for t in backend.timeouts)
+
+
+def test_aplan_runs_the_same_planner(use_backend) -> None:
+    use_backend(ScriptedBackend(GOOD))
+    layout = asyncio.run(planner.aplan("two cats", 512, 512, settings=SETTINGS))
+    assert layout.planner == "openai" and len(layout.regions) == 2
+
+
+def test_offline_is_the_default_backend() -> None:
+    assert planner.plan("a cat", 512, 512, settings=PlannerSettings()).planner == "offline"
+
+
+def test_backend_argument_overrides_the_configuration(use_backend) -> None:
+    use_backend(ScriptedBackend(GOOD))
+    assert planner.plan("two cats", 512, 512, backend="offline", settings=SETTINGS).planner == "offline"
+
+
+@pytest.mark.parametrize(
+    ("prompt", "width", "height"), [("", 512, 512), ("a cat", 500, 512), ("a cat", 512, 8192)]
+)
+def test_invalid_requests_raise_a_value_error_that_names_the_problem(
+    prompt: str, width: int, height: int
+) -> None:
+    with pytest.raises(InvalidRequestError) as info:
+        planner.plan(prompt, width, height)
+    assert isinstance(info.value, ValueError) and (
+        "empty" in str(info.value) or "multiple of 16" in str(info.value)
+    )
+
+
+def test_unknown_backend_is_a_configuration_error() -> None:
+    with pytest.raises(PlannerConfigError, match="unknown planner backend"):
+        planner.plan("a cat", 512, 512, backend="gpt5")  # type: ignore[arg-type]
+
+
+def test_settings_read_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REGIONAL_PLANNER", "local")
+    monkeypatch.setenv("REGIONAL_PLANNER_LOCAL_MODEL", "/models/smol")
+    monkeypatch.setenv("REGIONAL_PLANNER_TIMEOUT", "7.5")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://localhost:8000/v1")
+    settings = PlannerSettings()
+    assert (settings.backend, settings.local_model, settings.timeout) == ("local", "/models/smol", 7.5)
+    assert settings.openai_base_url == "http://localhost:8000/v1"
+    monkeypatch.setenv("REGIONAL_PLANNER", "gpt5")
+    with pytest.raises(ValueError):
+        PlannerSettings()
