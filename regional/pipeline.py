@@ -248,6 +248,19 @@ class RegionalFluxPipeline(FluxPipeline):
             )
 
         # 6. Denoising loop
+        def predict(timestep, embeds, pooled, ids, attention_kwargs):
+            return self.transformer(
+                hidden_states=latents,
+                timestep=timestep / 1000,
+                guidance=guidance,
+                pooled_projections=pooled,
+                encoder_hidden_states=embeds,
+                txt_ids=ids,
+                img_ids=latent_image_ids,
+                joint_attention_kwargs=attention_kwargs,
+                return_dict=False,
+            )[0]
+
         self.scheduler.set_begin_index(0)
         with self.progress_bar(total=steps) as progress_bar:
             for i, t in enumerate(timesteps):
@@ -256,37 +269,26 @@ class RegionalFluxPipeline(FluxPipeline):
                 self._current_timestep = t
                 timestep = t.expand(latents.shape[0]).to(latents.dtype)
                 if regional and i < inject_steps:
-                    step_embeds, step_text_ids = regional_prompt_embeds, regional_text_ids
-                    step_kwargs = {**self._joint_attention_kwargs, "regional_state": state}
+                    regional_kwargs = {**self._joint_attention_kwargs, "regional_state": state}
+                    noise_pred = predict(
+                        timestep,
+                        regional_prompt_embeds,
+                        pooled_prompt_embeds,
+                        regional_text_ids,
+                        regional_kwargs,
+                    )
                 else:
-                    step_embeds, step_text_ids, step_kwargs = (
-                        prompt_embeds,
-                        text_ids,
+                    noise_pred = predict(
+                        timestep, prompt_embeds, pooled_prompt_embeds, text_ids, self._joint_attention_kwargs
+                    )
+                if do_true_cfg:  # the negative branch is plain FLUX
+                    neg_noise_pred = predict(
+                        timestep,
+                        negative_prompt_embeds,
+                        negative_pooled_prompt_embeds,
+                        negative_text_ids,
                         self._joint_attention_kwargs,
                     )
-                noise_pred = self.transformer(
-                    hidden_states=latents,
-                    timestep=timestep / 1000,
-                    guidance=guidance,
-                    pooled_projections=pooled_prompt_embeds,
-                    encoder_hidden_states=step_embeds,
-                    txt_ids=step_text_ids,
-                    img_ids=latent_image_ids,
-                    joint_attention_kwargs=step_kwargs,
-                    return_dict=False,
-                )[0]
-                if do_true_cfg:
-                    neg_noise_pred = self.transformer(
-                        hidden_states=latents,
-                        timestep=timestep / 1000,
-                        guidance=guidance,
-                        pooled_projections=negative_pooled_prompt_embeds,
-                        encoder_hidden_states=negative_prompt_embeds,
-                        txt_ids=negative_text_ids,
-                        img_ids=latent_image_ids,
-                        joint_attention_kwargs=self._joint_attention_kwargs,
-                        return_dict=False,
-                    )[0]
                     noise_pred = neg_noise_pred + true_cfg_scale * (noise_pred - neg_noise_pred)
 
                 latents = self.scheduler.step(noise_pred, t, latents, return_dict=False)[0]
