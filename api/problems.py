@@ -9,6 +9,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.exceptions import ApiError
@@ -65,6 +67,13 @@ async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     return problem(exc.status_code, code, str(exc.detail), headers=getattr(exc, "headers", None))
 
 
+async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
+    logger.warning("Redis unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+    return problem(
+        503, "redis_unavailable", "the job store is not reachable; try again", {"Retry-After": "1"}
+    )
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(500, "internal_error", "an unexpected error occurred; it has been logged")
@@ -76,4 +85,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(IdempotencyConflict, _idempotency)  # type: ignore[arg-type]
     app.add_exception_handler(InvalidTransition, _transition)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]
+    app.add_exception_handler(RedisConnectionError, _redis_down)
+    app.add_exception_handler(RedisTimeoutError, _redis_down)
     app.add_exception_handler(Exception, _unexpected)

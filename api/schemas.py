@@ -24,6 +24,20 @@ def _check_side(value: int | None) -> int | None:
     return value
 
 
+def _check_prompt(value: str | None) -> str | None:
+    if value is not None and not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+def _check_planner(value: str | None) -> str | None:
+    from planner import BACKENDS  # light: the planner's heavy backends load on use
+
+    if value is not None and value not in BACKENDS:
+        raise ValueError(f"unknown planner {value!r}; choose one of {', '.join(BACKENDS)}")
+    return value
+
+
 class GenerationCreate(BaseModel):
     """Either ``prompt`` (planned into a layout first) or ``layout``, plus sampling options.
 
@@ -59,6 +73,9 @@ class GenerationCreate(BaseModel):
     def _side_on_token_grid(cls, value: int | None) -> int | None:
         return _check_side(value)
 
+    _prompt_not_blank = field_validator("prompt")(_check_prompt)
+    _known_planner = field_validator("planner")(_check_planner)
+
     @model_validator(mode="after")
     def _prompt_or_layout(self) -> GenerationCreate:
         if (self.prompt is None) == (self.layout is None):
@@ -87,6 +104,9 @@ class PlanCreate(BaseModel):
     @classmethod
     def _side_on_token_grid(cls, value: int | None) -> int | None:
         return _check_side(value)
+
+    _prompt_not_blank = field_validator("prompt")(_check_prompt)
+    _known_planner = field_validator("planner")(_check_planner)
 
 
 class PlanOut(BaseModel):

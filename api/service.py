@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 import time
@@ -37,35 +38,20 @@ class GenerationService:
 
     # -- submit ------------------------------------------------------------------------------------------
     def check_limits(self, body: GenerationCreate) -> None:
+        """This deployment's limits on a parsed body (regions and masks: ``check_layout_payload``)."""
         s = self.settings
         if body.steps is not None and body.steps > s.max_steps:
             raise FieldError("steps", f"{body.steps} is more than the limit of {s.max_steps}")
         if body.num_images > s.max_images:
             raise FieldError("num_images", f"{body.num_images} is more than the limit of {s.max_images}")
-        if body.inject_steps is not None and body.steps is not None and body.inject_steps > body.steps:
-            raise FieldError("inject_steps", f"{body.inject_steps} is more than steps={body.steps}")
+        if body.inject_steps is not None and body.inject_steps > (body.steps or s.max_steps):
+            limit = body.steps or s.max_steps
+            raise FieldError("inject_steps", f"{body.inject_steps} is more than {limit} (steps)")
         for name in ("width", "height"):
             value = getattr(body.layout, name) if body.layout else getattr(body, name)
             if value is not None and value > s.max_side:
                 field = f"layout.{name}" if body.layout else name
                 raise FieldError(field, f"{value} px is more than the limit of {s.max_side}")
-        if body.planner is not None:
-            from planner import BACKENDS
-
-            if body.planner not in BACKENDS:
-                raise FieldError(
-                    "planner", f"unknown planner {body.planner!r}; choose one of {', '.join(BACKENDS)}"
-                )
-        if body.layout is not None:
-            if len(body.layout.regions) > s.max_regions:
-                raise FieldError(
-                    "layout.regions", f"{len(body.layout.regions)} regions; the limit is {s.max_regions}"
-                )
-            for index, region in enumerate(body.layout.regions):
-                if region.mask is not None and len(region.mask) * 3 // 4 > s.max_mask_bytes:
-                    raise FieldError(
-                        f"layout.regions[{index}].mask", f"mask is larger than {s.max_mask_bytes} bytes"
-                    )
 
     def submit(
         self, owner: str, body: GenerationCreate, idempotency_key: str | None
@@ -101,7 +87,11 @@ class GenerationService:
             try:
                 queues.enqueue_stage(self.redis, self.settings, generation_id, stage)
             except Exception as exc:
-                self.store.fail(generation_id, "enqueue_failed", f"{type(exc).__name__}: {exc}")
+                # "try again" must work with the same Idempotency-Key: free it, or the retry replays this job
+                with contextlib.suppress(Exception):
+                    self.store.fail(generation_id, "enqueue_failed", f"{type(exc).__name__}: {exc}")
+                    if idempotency_key:
+                        self.store.forget_idempotency(owner, idempotency_key)
                 raise ApiError(503, "queue_unavailable", "the job could not be queued; try again") from exc
         record = self.store.get(generation_id)
         if record is None:  # an idempotency key outliving its job

@@ -41,9 +41,14 @@ class ApiSettings(ServiceSettings):
         for item in (str(i).strip() for i in items):
             if not item:
                 continue
-            hashes.append(
-                item.removeprefix("sha256:").lower() if item.startswith("sha256:") else hash_key(item)
-            )
+            if item.startswith("sha256:"):
+                digest = item.removeprefix("sha256:").lower()
+                if len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
+                    # a typo here would turn auth on with no usable key; the value is not echoed
+                    raise ValueError("an entry 'sha256:...' is not 64 hex digits")
+                hashes.append(digest)
+            else:
+                hashes.append(hash_key(item))
         return hashes
 
     @property

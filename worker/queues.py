@@ -9,6 +9,7 @@ from rq import Callback, Queue, Retry
 from rq.job import Job
 from rq.registry import StartedJobRegistry
 from rq.serializers import JSONSerializer
+from rq.timeouts import TimerDeathPenalty
 
 from worker.keys import GENERATE, PLAN, STAGES, Keys
 from worker.settings import ServiceSettings
@@ -64,9 +65,17 @@ def reap_lost_jobs(redis: Redis, keys: Keys) -> None:
     """Handle started jobs whose worker stopped heartbeating: retried, or failed with ``worker_lost``.
 
     RQ's registry cleanup calls ``worker.callbacks.on_stage_failure`` for each, which updates the record.
+    It runs that callback under a death penalty; RQ's default one uses SIGALRM, which raises in any thread
+    but the main one, and the reaper runs in threads (the API's threadpool, a worker's presence thread):
+    the callback would never run and the record would stay ``running``. The timer-based one works anywhere.
     """
     for stage in STAGES:
-        StartedJobRegistry(keys.queue(stage), connection=redis, serializer=JSONSerializer).cleanup()
+        StartedJobRegistry(
+            keys.queue(stage),
+            connection=redis,
+            serializer=JSONSerializer,
+            death_penalty_class=TimerDeathPenalty,
+        ).cleanup()
 
 
 def fetch_job(redis: Redis, rq_job_id: str) -> Job | None:

@@ -11,7 +11,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class ServiceSettings(BaseSettings):
     """What both the API and the workers read. Names are the environment variables (case-insensitive)."""
 
-    model_config = SettingsConfigDict(env_prefix="REGIONAL_", extra="ignore")
+    # hide_input_in_errors: a bad value must not print REGIONAL_API_KEYS or a REDIS_URL with its password
+    model_config = SettingsConfigDict(env_prefix="REGIONAL_", extra="ignore", hide_input_in_errors=True)
 
     redis_url: str | None = Field(
         default=None,

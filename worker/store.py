@@ -136,6 +136,10 @@ class JobStore:
             pipe.execute()
         return generation_id, True
 
+    def forget_idempotency(self, owner: str, key: str) -> None:
+        """Drop an Idempotency-Key, so that the next request with it creates a new job."""
+        self.redis.delete(self.keys.idempotency(owner, key))
+
     def get(self, generation_id: str) -> dict[str, Any] | None:
         raw = self.redis.hgetall(self.keys.generation(generation_id))
         if not raw:

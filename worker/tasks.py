@@ -54,7 +54,7 @@ def _cancel(store: JobStore, generation_id: str) -> None:
     store.transition(generation_id, ACTIVE, CANCELED, t_finished=time.time())
 
 
-def _run_guarded(store: JobStore, generation_id: str, body: Callable[[], None]) -> None:
+def _run_guarded(store: JobStore, generation_id: str, body: Callable[[], None], timeout_s: int) -> None:
     """Run a stage body; map whatever it raises to the record's terminal state."""
     try:
         body()
@@ -66,7 +66,7 @@ def _run_guarded(store: JobStore, generation_id: str, body: Callable[[], None]) 
         store.fail(
             generation_id,
             "timeout",
-            f"the stage ran longer than the job timeout ({get_service_settings().job_timeout_s} s)",
+            f"the stage ran longer than its timeout ({timeout_s} s)",
         )
     except ValueError as exc:
         store.fail(generation_id, "invalid_parameters", str(exc))
@@ -128,7 +128,7 @@ def plan_stage(generation_id: str, namespace: str) -> None:
         if handed_over:
             enqueue_stage(store.redis, settings, generation_id, GENERATE)
 
-    _run_guarded(store, generation_id, body)
+    _run_guarded(store, generation_id, body, get_service_settings().plan_timeout_s)
 
 
 def generate_stage(generation_id: str, namespace: str) -> None:
@@ -212,7 +212,7 @@ def generate_stage(generation_id: str, namespace: str) -> None:
         ):
             logger.info("generation %s finished after it was canceled; images kept", generation_id)
 
-    _run_guarded(store, generation_id, body)
+    _run_guarded(store, generation_id, body, settings.job_timeout_s)
 
 
 def _metadata(layout: Layout, params: dict[str, Any], sampler: Any, index: int) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from api.deps import OwnerDep, ResultsDep, ServiceDep, SettingsDep, current_owner
 from api.exceptions import ApiError
+from api.limits import check_layout_payload
 from api.schemas import GenerationCreate, GenerationList, GenerationOut, Status
 from worker.store import TERMINAL
 
@@ -31,7 +32,13 @@ def _prefer_wait(prefer: str | None, limit: int) -> int | None:
     return None if match is None else min(int(match.group(1)), limit)
 
 
-@router.post("", status_code=202, response_model=GenerationOut, summary="Submit a generation job")
+@router.post(
+    "",
+    status_code=202,
+    response_model=GenerationOut,
+    summary="Submit a generation job",
+    dependencies=[Depends(check_layout_payload)],
+)
 async def create_generation(
     body: GenerationCreate,
     request: Request,

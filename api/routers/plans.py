@@ -7,7 +7,7 @@ import asyncio
 from fastapi import APIRouter, Depends
 
 from api.deps import SettingsDep, current_owner
-from api.exceptions import ApiError
+from api.exceptions import ApiError, FieldError
 from api.schemas import PlanCreate, PlanOut
 
 router = APIRouter(prefix="/v1/plans", tags=["plans"], dependencies=[Depends(current_owner)])
@@ -20,6 +20,9 @@ async def create_plan(body: PlanCreate, settings: SettingsDep) -> PlanOut:
     from planner.exceptions import BackendUnavailableError
 
     width, height = body.width or settings.default_width, body.height or settings.default_height
+    for name, value in (("width", width), ("height", height)):
+        if value > settings.max_side:
+            raise FieldError(name, f"{value} px is more than the limit of {settings.max_side}")
     try:
         layout = await asyncio.wait_for(
             aplan(body.prompt, width=width, height=height, backend=body.planner),

@@ -214,3 +214,33 @@ def test_result_store_is_content_addressed_on_any_fsspec_filesystem() -> None:
         store.get_png("0" * 64)
     with pytest.raises(ValueError):
         store.get_png("../../etc/passwd")
+
+
+def _start_and_abandon(store: JobStore, settings: ServiceSettings, redis: Redis) -> str:
+    """A generation whose worker took it, then stopped renewing its 1 s lease (as if killed)."""
+    generation_id = new_layout_job(store, settings, redis)
+    worker = LeasedSimpleWorker([Keys(settings.namespace).queue(GENERATE)], connection=redis,
+                                serializer=JSONSerializer)  # fmt: skip
+    worker.lease_s = 1
+    job, _ = worker.dequeue_job_and_maintain_ttl(1)
+    worker.prepare_execution(job)
+    worker.prepare_job_execution(job)
+    assert store.transition(generation_id, [QUEUED], RUNNING)
+    time.sleep(1.5)
+    return generation_id
+
+
+def test_reaper_in_a_thread_fails_a_lost_job(settings, redis) -> None:
+    """The API and the workers reap from threads, where SIGALRM cannot be armed: the record must still end."""
+    import threading
+
+    from worker.queues import reap_lost_jobs
+
+    store = JobStore(redis, settings.namespace)
+    generation_id = _start_and_abandon(store, settings, redis)
+    reaper = threading.Thread(target=reap_lost_jobs, args=(redis, Keys(settings.namespace)))
+    reaper.start()
+    reaper.join(timeout=30)
+    record = store.get(generation_id)
+    assert record["status"] == FAILED and record["error"]["code"] == "worker_lost", record
+    assert store.status_counts()[RUNNING] == 0
