@@ -8,6 +8,7 @@ steps are plain FLUX with the base prompt alone.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -26,6 +27,8 @@ from regional.attention import (
 from regional.defaults import SamplingDefaults, defaults_for
 from regional.layout import Layout
 from regional.masks import layout_regions
+
+logger = logging.getLogger(__name__)
 
 REGION_TOKEN_MARGIN = 8
 """Padding tokens kept after each regional prompt's real tokens (its EOS included); see README, Cost."""
@@ -158,6 +161,10 @@ class RegionalFluxPipeline(FluxPipeline):
             raise ValueError(f"inject_steps must be in [0, num_inference_steps={steps}], got {inject_steps}")
         if num_images_per_prompt < 1:
             raise ValueError(f"num_images_per_prompt must be >= 1, got {num_images_per_prompt}")
+        if not 1 <= max_sequence_length <= 512:
+            raise ValueError(
+                f"max_sequence_length must be in [1, 512] (T5's limit in FLUX), got {max_sequence_length}"
+            )
         if region_token_margin is not None and region_token_margin < 0:
             raise ValueError(f"region_token_margin must be >= 0 or None, got {region_token_margin}")
         unknown = set(callback_on_step_end_tensor_inputs) - set(self._callback_tensor_inputs)
@@ -200,6 +207,10 @@ class RegionalFluxPipeline(FluxPipeline):
             lora_scale=lora_scale,
         )
         do_true_cfg = true_cfg_scale > 1 and layout.negative_prompt is not None
+        if layout.negative_prompt is not None and not do_true_cfg:
+            logger.info(
+                "negative_prompt takes effect only with true_cfg_scale > 1 (FLUX is guidance-distilled)"
+            )
         if do_true_cfg:
             negative_prompt_embeds, negative_pooled_prompt_embeds, negative_text_ids = self.encode_prompt(
                 prompt=layout.negative_prompt,

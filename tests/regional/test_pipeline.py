@@ -171,6 +171,10 @@ def test_explicit_block_lists_and_invalid_arguments(pipe):
         latents(pipe, lay, base_ratio=1.5)
     with pytest.raises(ValueError, match="inject_steps"):
         latents(pipe, lay, inject_steps=9)
+    with pytest.raises(ValueError, match="max_sequence_length"):
+        latents(pipe, lay, max_sequence_length=1024)
+    with pytest.raises(ValueError, match="region_token_margin"):
+        latents(pipe, lay, region_token_margin=-1)
     with pytest.raises(ValueError, match="width"):
         latents(pipe, {"width": 13, "height": 64, "base_prompt": "x"})
 
