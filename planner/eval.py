@@ -16,15 +16,22 @@ import os
 import sys
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from planner.checks import Expectation, Problem, check
 from planner.planning import plan_report
+from planner.repair import head_of
 from planner.settings import PlannerSettings
 from regional import Layout
+from regional.raster import region_coverage
 
 PROMPTS_PATH = Path(__file__).with_name("eval_prompts.jsonl")
+HELDOUT_PATH = Path(__file__).with_name("eval_heldout.jsonl")
+"""Prompts in the style of public benchmarks, written apart from the parser to measure it without bias."""
+
+TOP_BAND = 0.4
+"""A box whose centre lies above this (normalised y) counts as "in the upper part" of the image."""
 
 
 @dataclass
@@ -33,6 +40,10 @@ class Case:
     category: str
     expected: Expectation
     phrases: list[str]
+    extra: dict = field(default_factory=dict)
+    """Optional layout checks: negative, background, exact_phrases, tall, wide, top, min_height, larger."""
+    width: int | None = None
+    height: int | None = None
 
 
 def load_cases(path: Path = PROMPTS_PATH) -> list[Case]:
@@ -41,19 +52,95 @@ def load_cases(path: Path = PROMPTS_PATH) -> list[Case]:
         if line.strip():
             row = json.loads(line)
             cases.append(
-                Case(row["prompt"], row["category"], Expectation.from_dict(row), row.get("phrases", []))
+                Case(
+                    row["prompt"],
+                    row["category"],
+                    Expectation.from_dict(row),
+                    row.get("phrases", []),
+                    {k: v for k, v in row.items() if k in EXTRA_CHECKS},
+                    row.get("width"),
+                    row.get("height"),
+                )
             )
     return cases
 
 
+EXTRA_CHECKS = {"negative", "background", "exact_phrases", "tall", "wide", "top", "min_height", "larger"}
+
+
+def _pixel_boxes(layout: Layout) -> dict[str, list[tuple[float, float, float, float]]]:
+    """Boxes in pixels by the singular head noun of their phrase."""
+    out: dict[str, list[tuple[float, float, float, float]]] = {}
+    for region in layout.regions:
+        head = head_of(region.label)
+        if head and region.box is not None:
+            x0, y0, x1, y1 = region.box
+            out.setdefault(head, []).append(
+                (x0 * layout.width, y0 * layout.height, x1 * layout.width, y1 * layout.height)
+            )
+    return out
+
+
+def _token_problems(layout: Layout) -> list[Problem]:
+    """Every region must cover at least one whole 16 x 16 token, or the sampler cannot steer it."""
+    return [
+        Problem("tokens", f'"{region.label}" covers no whole token')
+        for region in layout.regions
+        if region_coverage(region, layout.width, layout.height).max() < 0.99
+    ]
+
+
+def extra_problems(layout: Layout, extra: dict) -> list[Problem]:
+    """Problems for the optional checks of a held-out case (see ``Case.extra``)."""
+    problems: list[Problem] = []
+    boxes = _pixel_boxes(layout)
+
+    def each(heads: list[str]):
+        for name in heads:
+            for box in boxes.get(head_of(name) or name, []):
+                yield name, box
+
+    negative = (layout.negative_prompt or "").lower()
+    problems += [Problem("negative", f'"{w}" missing from the negative prompt') for w in extra.get("negative", [])
+                 if w.lower() not in negative]  # fmt: skip
+    background = extra.get("background")
+    if background and background.lower() not in (layout.background_prompt or "").lower():
+        problems.append(
+            Problem("background", f'background prompt {layout.background_prompt!r} lacks "{background}"')
+        )
+    phrases = {r.phrase for r in layout.regions}
+    problems += [Problem("phrase", f'no region phrase is exactly "{p}"') for p in extra.get("exact_phrases", [])
+                 if p not in phrases]  # fmt: skip
+    for name, (x0, y0, x1, y1) in each(extra.get("tall", [])):
+        if y1 - y0 <= x1 - x0:
+            problems.append(Problem("shape", f'"{name}" should be taller than wide'))
+    for name, (x0, y0, x1, y1) in each(extra.get("wide", [])):
+        if x1 - x0 <= y1 - y0:
+            problems.append(Problem("shape", f'"{name}" should be wider than tall'))
+    for name, (_, y0, _, y1) in each(extra.get("top", [])):
+        if (y0 + y1) / 2 > TOP_BAND * layout.height:
+            problems.append(Problem("position", f'"{name}" should be in the upper part of the image'))
+    for name, share in extra.get("min_height", {}).items():
+        for _, (_, y0, _, y1) in each([name]):
+            if y1 - y0 < share * layout.height:
+                problems.append(Problem("size", f'"{name}" is shorter than {share:.0%} of the canvas'))
+    for big, small in extra.get("larger", []):
+        area = {
+            n: max(((b[2] - b[0]) * (b[3] - b[1]) for _, b in each([n])), default=0.0) for n in (big, small)
+        }
+        if area[big] <= area[small]:
+            problems.append(Problem("size", f'"{big}" should be larger than "{small}"'))
+    return problems
+
+
 def evaluate_layout(layout: Layout, case: Case) -> list[Problem]:
-    """All problems of ``layout`` for ``case``, phrase checks included."""
+    """All problems of ``layout`` for ``case``: expectations, phrases, whole tokens and the optional checks."""
     problems = check(layout, case.expected)
     labels = [region.label.lower() for region in layout.regions]
     for phrase in case.phrases:
         if not any(phrase.lower() in label for label in labels):
             problems.append(Problem("attribute", f'no region phrase contains "{phrase}"'))
-    return problems
+    return problems + _token_problems(layout) + extra_problems(layout, case.extra)
 
 
 def available_backends() -> list[str]:
@@ -76,9 +163,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--width", type=int, default=1024)
     parser.add_argument("--height", type=int, default=1024)
     parser.add_argument("--llm-limit", type=int, default=5, help="prompts per category for LLM backends")
+    parser.add_argument(
+        "--prompts",
+        type=Path,
+        default=PROMPTS_PATH,
+        help=f"JSONL of cases (held-out set: {HELDOUT_PATH.name})",
+    )
     parser.add_argument("--verbose", action="store_true", help="print every failing prompt and why")
     args = parser.parse_args(argv)
-    cases = load_cases()
+    cases = load_cases(args.prompts)
     settings = PlannerSettings(fallback=False)
     categories = sorted({c.category for c in cases})
     results: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
@@ -92,7 +185,9 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 per_category[case.category] += 1
             try:
-                layout = plan_report(case.prompt, args.width, args.height, backend, settings).layout
+                layout = plan_report(
+                    case.prompt, case.width or args.width, case.height or args.height, backend, settings
+                ).layout
                 problems = evaluate_layout(layout, case)
             except Exception as exc:  # an evaluation records every failure, whatever it is
                 problems = [Problem("error", f"{type(exc).__name__}: {exc}")]
@@ -106,10 +201,10 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{backend}: {sum(map(len, results[backend].values()))} prompts in {time.monotonic() - started:.1f} s"
         )
-    header = f"{'category':<12}" + "".join(f"{b:>18}" for b in results)
+    header = f"{'category':<14}" + "".join(f"{b:>18}" for b in results)
     print("\nshare of prompts passing every check\n" + header)
     for category in [*categories, "all"]:
-        row = f"{category:<12}"
+        row = f"{category:<14}"
         for by_category in results.values():
             passed = [ok for cat, oks in by_category.items() if category in (cat, "all") for ok in oks]
             row += f"{sum(passed) / len(passed):>12.1%} ({len(passed):>3})" if passed else f"{'-':>18}"

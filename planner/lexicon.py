@@ -81,7 +81,11 @@ _KINDS: dict[Shape, str] = {
     Shape(1.1, 0.14, "sky"): "bird butterfly bee eagle parrot pigeon crow seagull dove bat dragonfly "
     "hummingbird swan flamingo",
     Shape(1.9, 0.22, "sky"): "airplane plane jet helicopter drone ufo spaceship rocket",
-    Shape(1.0, 0.2, "sky"): "sun moon balloon kite star planet cloud",
+    Shape(1.0, 0.2, "sky"): "sun moon balloon kite star planet earth",
+    Shape(1.8, 0.2, "sky"): "cloud",
+    Shape(2.6, 0.34, "sky"): "aurora comet galaxy nebula",
+    Shape(2.0, 0.45, "sky"): "rainbow",
+    Shape(1.7, 0.5, "ground"): "volcano iceberg",
     Shape(1.9, 0.36, "ground"): "car taxi truck van jeep suv tractor ambulance tank",
     Shape(2.4, 0.4, "ground"): "bus train tram trolley",
     Shape(1.6, 0.34, "ground"): "boat ship sailboat yacht canoe kayak submarine",
@@ -95,10 +99,11 @@ _KINDS: dict[Shape, str] = {
     Shape(0.75, 0.45, "ground"): "chair stool armchair throne",
     Shape(0.6, 0.85, "ground"): "tree palm pine oak",
     Shape(0.85, 0.38, "ground"): "bush shrub rock boulder stump tent fountain",
+    Shape(0.25, 0.6, "ground"): "ski",
     Shape(0.35, 0.55, "ground"): "lamp lamppost streetlight hydrant mailbox door fridge refrigerator "
     "wardrobe bookshelf shelf clock_tower pillar column signpost",
-    Shape(0.9, 0.85, "ground"): "house building castle church tower skyscraper lighthouse barn cabin "
-    "windmill pyramid temple hut",
+    Shape(0.9, 0.85, "ground"): "house building castle church barn cabin windmill pyramid temple hut",
+    Shape(0.35, 0.9, "ground"): "tower skyscraper lighthouse minaret obelisk",
     Shape(1.0, 0.15, "any"): "cup mug bowl plate apple orange banana pear lemon peach tomato egg donut "
     "doughnut cookie cupcake muffin ball baseball basketball football clock hat helmet shoe sock glove "
     "teapot kettle pot pan jar can box gift present candle flower rose tulip sunflower pumpkin "
@@ -145,6 +150,10 @@ COMPOUND_HEADS: dict[str, str] = {
     "fire truck": "truck",
     "school bus": "bus",
     "sports car": "car",
+    "northern light": "aurora",
+    "southern light": "aurora",
+    "aurora borealis": "aurora",
+    "milky way": "galaxy",
 }
 """Multi-word nouns whose last word alone would mislead (or that should count as one noun)."""
 
@@ -284,11 +293,27 @@ SCENES = {
     "enclosure",
     "canyon",
     "glacier",
-    "volcano",
     "bay",
     "pasture",
 }
 """Nouns that name a setting rather than an object: they go to the background prompt, not to regions."""
+
+GROUND_SURFACES = {"moon", "mars", "planet", "earth", "asteroid", "cliff", "roof", "surface"}
+"""Objects that become the setting when something stands "on" them ("an astronaut on the moon")."""
+
+PLURAL_NAMES = {"northern lights", "southern lights", "fireworks", "city lights", "aurora borealis"}
+"""Plural words that name one thing ("northern lights above"): one region, no article invented."""
+
+# fmt: off
+RIDDEN: dict[str, tuple[float, float]] = {
+    **dict.fromkeys(
+        ["horse", "pony", "donkey", "mule", "camel", "elephant", "zebra", "unicorn", "dragon", "bull", "cow", "ox", "llama", "ostrich"],
+        (0.9, 0.55),
+    ),
+    **dict.fromkeys(["bicycle", "bike", "motorcycle", "motorbike", "scooter"], (1.5, 0.75)),
+}
+# fmt: on
+"""Mounts: (rider height / mount height, share of the mount's height the rider's box sinks into)."""
 
 NON_OBJECTS = {
     "photo",

@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 from planner.lexicon import (
     COMPOUND_HEADS,
     DETERMINERS,
+    GROUND_SURFACES,
     ING_NOUNS,
     IRREGULAR_PLURALS,
     MASS_NOUNS,
     NON_OBJECTS,
     NUMBER_WORDS,
     OBJECT_SHAPES,
+    PLURAL_NAMES,
     SCENES,
     SIZE_WORDS,
     UNCOUNTABLE_S,
@@ -36,6 +38,7 @@ RELATION_PATTERNS: list[tuple[str, str]] = [
     (r"right of", "right"),
     (r"(?:on|at) the (?:very )?(?:bottom|underside) of", "below"),
     (r"(?:on|at) the (?:very )?top of", "above"),
+    (r"in the (?:middle|center|centre|heart) of", "in"),
     (r"on (?:the )?side of|around|surrounding|past|along", "next"),
     (r"on top of|atop", "on"),
     (r"resting on|sitting on|standing on|lying on|perched on|placed on", "on"),
@@ -45,7 +48,7 @@ RELATION_PATTERNS: list[tuple[str, str]] = [
     (r"below|beneath|underneath|under|lower than", "below"),
     (r"next to|beside|besides|alongside|near|close to|by|together with|from|to|toward|towards", "next"),
     (r"between|in between", "between"),
-    (r"inside|in|within|into|out of|through", "in"),
+    (r"inside|in|within|into|out of|through|down|across", "in"),
     (r"on|upon", "on"),
     (r"at", "at"),
     (r"with|holding|carrying|and its|and their|having", "with"),
@@ -58,6 +61,12 @@ POSITION_PATTERN = re.compile(
     r"part|third|area))?(?: of (?:the )?(?:image|picture|photo|frame|canvas|scene|composition))?(?! of)\b"
 )
 """Absolute positions ("on the left", "in the top right corner", "in the background")."""
+
+DANGLING_POSITION = re.compile(r"\b(above|overhead|up high|below|beneath|underneath)(?=\s*(?:[,.;]|$))")
+"""A relation word with no object after it ("northern lights above"): an absolute position, top or bottom."""
+
+FREE_OF_PATTERN = re.compile(r"\b([a-z]+)-free\b")
+"""Exclusion written as an adjective ("a smoke-free kitchen", "cloud-free sky")."""
 
 NEGATION_PATTERN = re.compile(
     r"(?:^|\s|,)(?:without|with no|with not|but no|and no|no|not|excluding|except(?: for)?|minus|free of)\s+"
@@ -214,7 +223,7 @@ FILLER = re.compile(
 )
 STYLE_OF = re.compile(
     r"^(?:(?:a|an|the)\s+)?(?:[a-z-]+\s+){0,4}(?:photo(?:graph)?|picture|image|painting|illustration|drawing|"
-    r"render(?:ing)?|sketch|shot|close-?up|view|scene|portrait|artwork|poster|cartoon|snapshot)\s+of\s+"
+    r"render(?:ing)?|sketch|shot|close-?up|view|scene|panorama|portrait|artwork|poster|cartoon|snapshot)\s+of\s+"
 )
 _NUMBER_RE = re.compile(r"^\d{1,2}$")
 
@@ -274,6 +283,8 @@ def singular(word: str) -> str:
         return word[:-2]
     if re.search(r"(?:sh|ch|x|ss)es$", word):
         return word[:-2]
+    if word.endswith("is") and word[:-1] in OBJECT_SHAPES:
+        return word[:-1]  # "skis", "kiwis"
     if word.endswith("ss") or word.endswith("us") or word.endswith("is"):
         return word
     return word[:-1]
@@ -372,19 +383,27 @@ def read_noun_phrase(text: str) -> NounPhrase | None:
     attributes = body[: len(body) - len(noun_words)]
     head = singular(head_word)
     setting = " ".join(words)
-    if head in NON_OBJECTS or head in SCENES and not attributes and key not in OBJECT_SHAPES:
+    if key not in OBJECT_SHAPES and (head in NON_OBJECTS or head in SCENES and not attributes):
         if head in SCENES:
             return NounPhrase(setting, head, 1, False, setting, setting, scene=True)
         return None
     if head in SCENES and key not in OBJECT_SHAPES:
         return NounPhrase(setting, head, 1, False, setting, setting, scene=True)
-    if head in MASS_NOUNS and not counted and count == 1 and not determiner and words[0] not in NUMBER_WORDS:
+    if (
+        head in MASS_NOUNS
+        and key not in OBJECT_SHAPES
+        and not counted
+        and count == 1
+        and not determiner
+        and words[0] not in NUMBER_WORDS
+    ):
         return NounPhrase(setting, head, 1, False, setting, setting, mass=True)
     if not re.match(r"[a-z]", head) or head in DETERMINERS or head in NUMBER_WORDS:
         return None
     plural = (
         is_plural(head_word)
         and head_word not in UNCOUNTABLE_S
+        and " ".join(noun_words) not in PLURAL_NAMES
         and not (words[0] in {"a", "an", "one", "this", "that"} and count == 1)
     )
     if plural and not counted and count == 1:
@@ -399,9 +418,11 @@ def read_noun_phrase(text: str) -> NounPhrase | None:
         article = determiner
     elif count == 1 and words[0] in {"a", "an", "one"}:
         article = words[0] if words[0] != "one" else article_for(core)
+    elif count == 1 and not plural and start == 0:
+        article = ""  # "earth", "northern lights", "snow white": the prompt gave no article, invent none
     else:
         article = article_for(core)
-    phrase = " ".join([article, core, *of_tail])
+    phrase = " ".join(w for w in [article, core, *of_tail] if w)
     prompt = " ".join([phrase, *predicate]).strip()
     size = 1.0
     for attribute in attributes:
@@ -422,8 +443,12 @@ def _find_negations(text: str) -> tuple[str, list[str]]:
                 negatives.append(part)
         return " "
 
-    remaining = NEGATION_PATTERN.sub(collect, text)
-    return remaining, negatives
+    def collect_free(match: re.Match[str]) -> str:
+        negatives.append(match.group(1))
+        return ""
+
+    remaining = NEGATION_PATTERN.sub(collect, FREE_OF_PATTERN.sub(collect_free, text))
+    return " ".join(remaining.split()), negatives
 
 
 def _tokenise(text: str) -> list[tuple[str, str]]:
@@ -446,6 +471,9 @@ def _tokenise(text: str) -> list[tuple[str, str]]:
             markers.append(
                 (match.start(), match.start(), "pos", "top" if qualifier in {"top", "upper"} else "bottom")
             )
+    for match in DANGLING_POSITION.finditer(text):
+        where = "bottom" if match.group(1) in {"below", "beneath", "underneath"} else "top"
+        markers.append((match.start(), match.end(), "pos", where))
     taken = [(s, e) for s, e, _, _ in markers]
     for pattern, kind in RELATION_PATTERNS:
         for match in re.finditer(rf"\b(?:{pattern})\b", text):
@@ -549,9 +577,11 @@ def parse_prompt(prompt: str) -> Scene:
                 if earlier:
                     for subject in group:
                         relations.append(Relation(subject, _normalise(pending), earlier[-1]))
-                pending = None
+            pending = None  # "pine trees on both sides, a rainbow": "sides" is no object, the relation ends
             last_was_np = False
             continue
+        if pending == "on" and phrase.head in GROUND_SURFACES and phrase.count == 1:
+            phrase.scene = True  # "riding a horse on the moon": the surface is the setting
         if phrase.mass:  # "a plate with rice": part of the plate's description, not a region of its own
             if group:
                 owner = objects[group[-1]]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from planner.lexicon import DEFAULT_SHAPE, OBJECT_SHAPES, SUPPORTS, Shape
+from planner.lexicon import DEFAULT_SHAPE, OBJECT_SHAPES, RIDDEN, SUPPORTS, Shape
 from planner.parse import Relation, Scene
 
 GAP = 0.035
@@ -39,6 +39,12 @@ SEATED = {
 }
 """Supports that objects sink into ("a cat on a sofa"): deeper overlap than a table top."""
 
+DEPTH_STEP = 0.6
+"""Rows of a crowd standing on the ground: each row sits this share of a box height above the one in front."""
+
+DEPTH_RAISE = 0.3
+"""A crowded ground scene gets a back row of columns, raised by this share of their height."""
+
 VERTICAL = {"on", "above", "below", "front", "behind"}
 HORIZONTAL = {"left", "right", "between", "next"}
 
@@ -54,8 +60,15 @@ class _Entity:
     count: int
     size: float
     positions: set[str]
+    room: tuple[float, float] = (1.0, 1.0)
+    """The canvas's usable width and height in shorter-side units (to choose a crowd's rows)."""
     scale: float = 1.0
     boxes: list[Box] = field(default_factory=list)
+
+    @property
+    def in_depth(self) -> bool:
+        """Whether the instances stand on the ground in rows one behind the other (a herd, a crowd)."""
+        return self.shape.zone == "ground" and self.count >= 3
 
     @property
     def cell(self) -> tuple[float, float]:
@@ -64,14 +77,40 @@ class _Entity:
 
     @property
     def grid(self) -> tuple[int, int]:
-        rows = 1 if self.count <= 4 else 2 if self.count <= 8 else 3
-        return math.ceil(self.count / rows), rows
+        if self.in_depth:
+            rows = _crowd_rows(self.count, self.shape.aspect, self.room)
+        else:
+            rows = 1 if self.count <= 4 else 2 if self.count <= 8 else 3
+        cols = math.ceil(self.count / rows)
+        return cols, math.ceil(self.count / cols)
+
+    @property
+    def row_step(self) -> float:
+        """Vertical distance between the tops of neighbouring rows, in shorter-side units."""
+        h = self.cell[1]
+        return h * DEPTH_STEP if self.in_depth else h + GAP * min(1.0, h * 3) * 0.5
 
     @property
     def extent(self) -> tuple[float, float]:
         (w, h), (cols, rows) = self.cell, self.grid
         gap = GAP * min(1.0, h * 3)
-        return cols * w + (cols - 1) * gap, rows * h + (rows - 1) * gap * 0.5
+        stagger = w / 2 if self.in_depth and rows > 1 else 0.0
+        return cols * w + (cols - 1) * gap + stagger, h + (rows - 1) * self.row_step
+
+
+def _crowd_rows(count: int, aspect: float, room: tuple[float, float]) -> int:
+    """How many depth rows make the largest boxes for ``count`` objects of ``aspect`` in ``room``."""
+
+    def height_for(rows: int) -> float:
+        cols = math.ceil(count / rows)
+        width_units = cols * aspect + (cols - 1) * GAP + (aspect / 2 if rows > 1 else 0.0)
+        return min(room[0] / width_units, room[1] / (1 + (rows - 1) * DEPTH_STEP))
+
+    best = 1
+    for rows in range(2, min(3, count) + 1):
+        if height_for(rows) > 1.1 * height_for(best):
+            best = rows
+    return best
 
 
 def shape_of(head: str) -> Shape:
@@ -170,8 +209,11 @@ def place(scene: Scene, width: int, height: int) -> list[list[Box]]:
     objects = scene.objects
     if not objects:
         return []
+    short = min(width, height)
+    sx, sy = short / width, short / height
+    room = ((1 - 2 * MARGIN) / sx, 0.9 / sy)
     entities = [
-        _Entity(i, shape_of(o.head), o.count, o.size, set(o.positions)) for i, o in enumerate(objects)
+        _Entity(i, shape_of(o.head), o.count, o.size, set(o.positions), room) for i, o in enumerate(objects)
     ]
     for entity in entities:
         if "background" in entity.positions:
@@ -207,9 +249,8 @@ def place(scene: Scene, width: int, height: int) -> list[list[Box]]:
             if load > room:
                 for x in loads:
                     entities[x].scale *= room / load
+    _size_riders(entities, kinds, scene)
     # 4. Column extents in shorter-side units.
-    short = min(width, height)
-    sx, sy = short / width, short / height
     column_list = sorted(columns.values(), key=lambda ms: min(ms))
     col_layers: list[list[list[int]]] = []
     for members in column_list:
@@ -224,7 +265,9 @@ def place(scene: Scene, width: int, height: int) -> list[list[Box]]:
             for b in lower:
                 kind = kinds.get((a, b))
                 low_h = entities[b].extent[1]
-                if kind == "on":
+                if kind == "on" and objects[b].head in RIDDEN:
+                    best = max(best, entities[b].cell[1] * RIDDEN[objects[b].head][1])
+                elif kind == "on":
                     best = max(best, low_h * (0.5 if objects[b].head in SEATED else 0.1))
                 elif kind == "front":
                     best = max(best, min(low_h, entities[a].extent[1]) * 0.45)
@@ -241,9 +284,32 @@ def place(scene: Scene, width: int, height: int) -> list[list[Box]]:
         return max(widths), y, tops
 
     measures = [measure(layers) for layers in col_layers]
-    # 5. Fit: shrink everything to the canvas, or grow a sparse scene so its objects are not lost.
-    total_w = sum(w for w, _, _ in measures) * sx + GAP * sx * (len(measures) - 1)
-    max_h = max(h for _, h, _ in measures) * sy
+    # 5. Horizontal order of columns: relations first, then absolute sides.
+    column_of = {m: c for c, layers in enumerate(col_layers) for layer in layers for m in layer}
+    col_edges = {(column_of[a], column_of[b]) for a, b in horizontal if column_of[a] != column_of[b]}
+
+    def positions_of(c: int) -> set[str]:
+        return set().union(*(entities[m].positions for layer in col_layers[c] for m in layer))
+
+    def side(c: int) -> float:
+        pos = positions_of(c)
+        return -1.0 if "left" in pos else 1.0 if "right" in pos else 0.0
+
+    order = _toposort(list(range(len(col_layers))), col_edges, {c: (c,) for c in range(len(col_layers))})
+    if not col_edges and any(side(c) for c in order):
+        rank = {c: i for i, c in enumerate(order)}
+        order = sorted(order, key=lambda c: (side(c), rank[c]))
+    # 6. Fit: shrink everything to the canvas, or grow a sparse scene so its objects are not lost. Grounded
+    # columns that would come out small side by side get two depth rows instead, as a person draws a street.
+    side_by_side = any(r.kind in HORIZONTAL for r in relations)  # "next to", "left of": keep one row
+    back = set() if side_by_side else _back_row(order, col_layers, entities, measures, sx, sy)
+    rows = [[c for c in order if c not in back], [c for c in order if c in back]]
+
+    def row_width(row: list[int]) -> float:
+        return (sum(measures[c][0] for c in row) + GAP * (len(row) - 1)) * sx
+
+    total_w = max(row_width(row) for row in rows if row)
+    max_h = max(measures[c][1] * (1 + DEPTH_RAISE * (c in back)) for c in order) * sy
     fit = min((1 - 2 * MARGIN) / total_w, 0.9 / max_h)
     fill = max(total_w, max_h)
     anchored = any(e.positions & {"left", "right", "top", "bottom"} for e in entities)
@@ -252,30 +318,26 @@ def place(scene: Scene, width: int, height: int) -> list[list[Box]]:
         for entity in entities:
             entity.scale *= factor
         measures = [measure(layers) for layers in col_layers]
-    # 6. Horizontal order of columns and their positions.
-    column_of = {m: c for c, layers in enumerate(col_layers) for layer in layers for m in layer}
-    col_edges = {(column_of[a], column_of[b]) for a, b in horizontal if column_of[a] != column_of[b]}
-
-    def side(c: int) -> float:
-        pos = set().union(*(entities[m].positions for layer in col_layers[c] for m in layer))
-        return -1.0 if "left" in pos else 1.0 if "right" in pos else 0.0
-
-    order = _toposort(list(range(len(col_layers))), col_edges, {c: (c,) for c in range(len(col_layers))})
-    if not col_edges and any(side(c) for c in order):
-        rank = {c: i for i, c in enumerate(order)}
-        order = sorted(order, key=lambda c: (side(c), rank[c]))
-    widths = [measures[c][0] * sx for c in order]
+    # 7. Column positions, row by row.
     anchors = {-1.0: 0.25, 1.0: 0.75}
-    targets = []
-    for c in order:
-        pos = set().union(*(entities[m].positions for layer in col_layers[c] for m in layer))
-        targets.append(
-            anchors.get(side(c)) if side(c) else 0.5 if "center" in pos and len(order) == 1 else None
-        )
-    lefts = _spread(widths, targets)
-    # 7. Vertical anchoring of each column, then boxes for every instance.
+
+    def target(c: int) -> float | None:
+        if side(c):
+            return anchors[side(c)]
+        return 0.5 if "center" in positions_of(c) and len(order) == 1 else None
+
+    front, back_row = rows
+    left_of = dict(
+        zip(front, _spread([measures[c][0] * sx for c in front], [target(c) for c in front]), strict=True)
+    )
+    if back_row:  # the back row stands in the gaps of the front row
+        centres = [left_of[c] + measures[c][0] * sx / 2 for c in front]
+        slots = _gap_slots(centres, len(back_row))
+        left_of |= dict(zip(back_row, _spread([measures[c][0] * sx for c in back_row], slots), strict=True))
+    # 8. Vertical anchoring of each column, then boxes for every instance.
     grounded = any(e.shape.zone == "ground" for e in entities)
-    for c, left in zip(order, lefts, strict=True):
+    for c in order:
+        left = left_of[c]
         layers = col_layers[c]
         col_w, col_h, tops = measures[c]
         members = [m for layer in layers for m in layer]
@@ -294,6 +356,7 @@ def place(scene: Scene, width: int, height: int) -> list[list[Box]]:
             top = GROUND - h_norm
         else:
             top = 0.5 + 0.06 - h_norm / 2
+        top -= DEPTH_RAISE * h_norm * (c in back)  # set back, behind the front row
         top = min(max(MARGIN * 0.5, top), max(0.0, 1 - MARGIN * 0.5 - h_norm))
         for d, layer in enumerate(layers):
             row_w = sum(entities[m].extent[0] for m in layer) + GAP * (len(layer) - 1)
@@ -307,21 +370,82 @@ def place(scene: Scene, width: int, height: int) -> list[list[Box]]:
     return [entity.boxes for entity in entities]
 
 
+def _row_sizes(entity: _Entity) -> list[int]:
+    """Instances per row, top row first: full rows then a short one; a crowd keeps its front row full."""
+    cols, rows = entity.grid
+    sizes = [cols] * rows
+    excess = cols * rows - entity.count
+    at = 0 if entity.in_depth else rows - 1
+    sizes[at] -= excess
+    return sizes
+
+
 def _instances(
     entity: _Entity, x0: float, y0: float, sx: float, sy: float, width: int, height: int
 ) -> list[Box]:
-    (w, h), (cols, _) = entity.cell, entity.grid
+    (w, h), (cols, rows) = entity.cell, entity.grid
     gap = GAP * min(1.0, h * 3)
     min_w, min_h = 32 / width, 32 / height
     boxes: list[Box] = []
-    for i in range(entity.count):
-        row, col = divmod(i, cols)
-        in_row = min(cols, entity.count - row * cols)
-        shift = (cols - in_row) * (w + gap) / 2  # centre a short last row
-        bx0 = x0 + (shift + col * (w + gap)) * sx
-        by0 = y0 + row * (h + gap * 0.5) * sy
-        bw, bh = max(w * sx, min_w), max(h * sy, min_h)
-        bx0 = min(max(0.0, bx0), 1.0 - bw)
-        by0 = min(max(0.0, by0), 1.0 - bh)
-        boxes.append(tuple(round(v, 4) for v in (bx0, by0, min(1.0, bx0 + bw), min(1.0, by0 + bh))))
+    for row, in_row in enumerate(_row_sizes(entity)):
+        shift = (cols - in_row) * (w + gap) / 2  # centre a short row
+        if entity.in_depth and (rows - 1 - row) % 2:
+            shift += w / 2  # rows behind sit in the gaps of the row in front
+        for col in range(in_row):
+            bx0 = x0 + (shift + col * (w + gap)) * sx
+            by0 = y0 + row * entity.row_step * sy
+            bw, bh = max(w * sx, min_w), max(h * sy, min_h)
+            bx0 = min(max(0.0, bx0), 1.0 - bw)
+            by0 = min(max(0.0, by0), 1.0 - bh)
+            boxes.append(tuple(round(v, 4) for v in (bx0, by0, min(1.0, bx0 + bw), min(1.0, by0 + bh))))
     return boxes
+
+
+def _size_riders(entities: list[_Entity], kinds: dict[tuple[int, int], str], scene: Scene) -> None:
+    """A rider is sized against its mount ("an astronaut riding a horse": the horse is the larger box)."""
+    for (rider, mount), kind in kinds.items():
+        head = scene.objects[mount].head
+        if kind == "on" and head in RIDDEN and entities[rider].count == 1:
+            ratio = RIDDEN[head][0] * entities[mount].cell[1] / entities[rider].cell[1]
+            entities[rider].scale *= ratio
+
+
+def _gap_slots(centres: list[float], count: int) -> list[float | None]:
+    """Centres for ``count`` back-row columns: the gaps between front ``centres``, or behind a lone one."""
+    slots = [(a + b) / 2 for a, b in zip(centres, centres[1:], strict=False)] or centres
+    step = len(slots) / count
+    return [slots[int(i * step)] for i in range(count)]
+
+
+def _back_row(
+    order: list[int],
+    col_layers: list[list[list[int]]],
+    entities: list[_Entity],
+    measures: list[tuple[float, float, list[float]]],
+    sx: float,
+    sy: float,
+) -> set[int]:
+    """Columns to set back when three or more grounded objects in a row would fill the width but leave the
+    height empty; the widest go back until the two rows are about equally wide. Empty when not crowded."""
+    members = [m for c in order for layer in col_layers[c] for m in layer]
+    if len(order) < 2 or sum(entities[m].count for m in members) < 3:
+        return set()
+    if any(len(col_layers[c]) > 1 for c in order) or any(
+        entities[m].shape.zone != "ground"
+        or entities[m].in_depth
+        or entities[m].positions & {"top", "bottom", "left", "right"}
+        for m in members
+    ):
+        return set()
+    total_w = (sum(w for w, _, _ in measures) + GAP * (len(measures) - 1)) * sx
+    max_h = max(h for _, h, _ in measures) * sy
+    if (1 - 2 * MARGIN) / total_w >= 0.6 * 0.9 / max_h:
+        return set()
+    back: set[int] = set()
+    widths = {c: measures[c][0] for c in order}
+    most = max(1, (len(order) - 1) // 2)  # fewer than the front row, so each stands in a gap
+    for c in sorted(order, key=lambda c: -widths[c]):
+        fits = sum(widths[b] for b in back) + widths[c] <= sum(widths.values()) / 2 + 1e-9
+        if len(back) < most and (fits or not back):
+            back.add(c)
+    return back

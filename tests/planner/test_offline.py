@@ -179,3 +179,135 @@ def test_parse_records_relations_and_negations() -> None:
     assert [(o.phrase, o.count) for o in scene.objects] == [("a red car", 1), ("a tree", 1)]
     assert [(r.subject, r.kind, r.target) for r in scene.relations] == [(0, "left", 1)]
     assert scene.negative_heads == {"bird"}
+
+
+def _centre_y(box: tuple) -> float:
+    return (box[1] + box[3]) / 2
+
+
+def test_dangling_position_places_sky_phenomenon_in_a_wide_top_box() -> None:
+    layout = plan_offline(
+        "a red fox on the left, a snowy cabin on the right, northern lights above", 1024, 1024
+    )
+    boxes = _by_head(layout)
+    assert [r.phrase for r in layout.regions] == ["a red fox", "a snowy cabin", "northern lights"]
+    (lights,) = boxes["aurora"]
+    assert _centre_y(lights) < 0.35 and lights[2] - lights[0] > lights[3] - lights[1]
+    assert relation_holds("left", boxes["fox"][0], boxes["cabin"][0])
+
+
+def test_non_object_ends_a_relation_so_the_rainbow_stays_in_the_sky() -> None:
+    layout = plan_offline(
+        "a wooden cabin by a lake, pine trees on both sides, a rainbow in the sky", 1024, 1024
+    )
+    (rainbow,) = _by_head(layout)["rainbow"]
+    assert _centre_y(rainbow) < 0.35
+    assert parse_prompt("pine trees on both sides, a rainbow").relations == []
+
+
+def test_rider_sits_on_the_upper_part_of_a_larger_mount_and_the_surface_is_the_setting() -> None:
+    layout = plan_offline("an astronaut riding a horse on the moon, earth in the sky", 1024, 1024)
+    boxes = _by_head(layout)
+    assert "moon" not in boxes and layout.background_prompt == "the moon"
+    assert [r.phrase for r in layout.regions] == ["an astronaut", "a horse", "earth"]
+    (rider,), (mount,) = boxes["astronaut"], boxes["horse"]
+
+    def area(b: tuple) -> float:
+        return (b[2] - b[0]) * (b[3] - b[1])
+
+    assert area(mount) > 1.5 * area(rider)
+    assert rider[3] > mount[1] and _centre_y(rider) < _centre_y(mount)  # overlapping, seated on top
+    assert _centre_y(boxes["earth"][0]) < 0.35
+
+
+def test_bare_nouns_get_no_invented_article() -> None:
+    assert [r.phrase for r in plan_offline("earth and a moon", 1024, 1024).regions] == ["earth", "a moon"]
+
+
+@pytest.mark.parametrize(("width", "height"), [(1024, 1024), (1536, 512), (768, 1024)])
+def test_tall_animals_in_a_crowd_stand_in_depth_rows_and_use_the_height(width: int, height: int) -> None:
+    layout = plan_offline("a photo of four giraffes", width, height)
+    boxes = layout.regions
+    assert len(boxes) == 4
+    for region in boxes:
+        x0, y0, x1, y1 = region.box
+        assert (y1 - y0) * height > (x1 - x0) * width  # taller than wide in pixels
+    if width == height:
+        assert min(r.box[3] - r.box[1] for r in boxes) > 0.4
+    flat = [r.box for r in boxes]
+    assert all(iou(a, b) < HEAVY_OVERLAP_IOU for i, a in enumerate(flat) for b in flat[i + 1 :])
+
+
+def test_crowded_street_gets_a_back_row_instead_of_a_thin_strip() -> None:
+    layout = plan_offline("two red cars and a yellow bus on a city street", 1024, 1024)
+    boxes = _by_head(layout)
+    assert len(boxes["car"]) == 2 and len(boxes["bus"]) == 1
+    assert min(b[3] - b[1] for bs in boxes.values() for b in bs) > 0.18
+    flat = [b for bs in boxes.values() for b in bs]
+    assert all(iou(a, b) < HEAVY_OVERLAP_IOU for i, a in enumerate(flat) for b in flat[i + 1 :])
+    assert layout.background_prompt == "a city street"
+
+
+def test_next_to_keeps_a_single_row() -> None:
+    boxes = _by_head(plan_offline("three people next to two cars", 1024, 1024))
+    assert max(b[3] for b in boxes["person"]) == pytest.approx(max(b[3] for b in boxes["car"]), abs=0.01)
+
+
+@pytest.mark.parametrize(
+    ("prompt", "negative"), [("a smoke-free kitchen", "smoke"), ("a cloud-free sky over a lake", "cloud")]
+)
+def test_free_of_adjective_is_a_negation(prompt: str, negative: str) -> None:
+    layout = plan_offline(prompt, 1024, 1024)
+    assert layout.negative_prompt == negative
+    assert negative not in _by_head(layout) and "-free" not in layout.base_prompt
+
+
+@pytest.mark.parametrize(
+    ("prompt", "background"),
+    [
+        ("a girl riding a bicycle down a street", "a street"),
+        ("a clock tower in the middle of a town square", "a town square"),
+    ],
+)
+def test_settings_after_motion_and_middle_of_go_to_the_background(prompt: str, background: str) -> None:
+    layout = plan_offline(prompt, 1024, 1024)
+    assert layout.background_prompt == background
+    assert "street" not in _by_head(layout) and "square" not in _by_head(layout)
+
+
+def test_plurals_ending_in_is_and_panoramas() -> None:
+    assert {h: len(b) for h, b in _by_head(plan_offline("a photo of three skis", 1024, 1024)).items()} == {
+        "ski": 3
+    }
+    layout = plan_offline("a panorama of three sailboats on the sea", 1536, 512)
+    assert len(_by_head(layout)["sailboat"]) == 3 and layout.background_prompt == "the sea"
+
+
+def test_tall_buildings_use_a_tall_canvas() -> None:
+    (region,) = plan_offline("a skyscraper", 512, 1536).regions
+    x0, y0, x1, y1 = region.box
+    assert y1 - y0 > 0.5 and (y1 - y0) * 1536 > 2 * (x1 - x0) * 512
+
+
+@pytest.mark.parametrize(("width", "height"), [(256, 256), (1536, 512), (512, 1536)])
+@pytest.mark.parametrize(
+    "prompt", ["a dozen eggs in a carton", "ten birds flying over a lake", "twelve cupcakes"]
+)
+def test_every_box_covers_a_whole_token(prompt: str, width: int, height: int) -> None:
+    from regional.raster import region_coverage
+
+    layout = plan_offline(prompt, width, height)
+    assert all(region_coverage(r, width, height).max() > 0.99 for r in layout.regions)
+
+
+def test_heldout_eval_checks_report_real_problems() -> None:
+    from planner.eval import HELDOUT_PATH, extra_problems, load_cases
+
+    cases = load_cases(HELDOUT_PATH)
+    assert len(cases) >= 100 and all(c.prompt for c in cases)
+    layout = plan_offline("a photo of four giraffes", 1024, 1024)
+    assert extra_problems(layout, {"tall": ["giraffe"], "top": []}) == []
+    assert [p.category for p in extra_problems(layout, {"wide": ["giraffe"], "negative": ["cat"]})] == [
+        "negative",
+        *["shape"] * 4,
+    ]
