@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    SkipValidation,
+    field_validator,
+    model_validator,
+)
 
 from regional.layout import MAX_PROMPT_CHARS, MAX_SIDE, MIN_SIDE, Layout
 from regional.raster import TOKEN_PX
 
 Status = Literal["queued", "running", "succeeded", "failed", "canceled"]
 Stage = Literal["planning", "sampling", "decoding", "saving"]
+
+StoredLayout = Annotated[SerializeAsAny[Layout], SkipValidation]
+"""A layout read back from a job record: documented as ``Layout``, served as stored. It was validated when
+it was submitted or planned; validating it again on every read would decode its masks each time, and a
+later, stricter ``Layout`` would turn old records into server errors."""
 
 
 def _check_side(value: int | None) -> int | None:
@@ -156,7 +169,7 @@ class GenerationOut(BaseModel):
     queue_position: int | None = Field(default=None, description="0 = next; only while queued.")
     cancel_requested: bool = False
     prompt: str | None = None
-    layout: Layout | None = Field(default=None, description="The layout used: given, or planned.")
+    layout: StoredLayout | None = Field(default=None, description="The layout used: given, or planned.")
     parameters: dict[str, Any] = Field(
         description="Effective parameters, seed included (model defaults filled in once running)."
     )

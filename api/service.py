@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import secrets
 import time
 import uuid
@@ -19,6 +20,8 @@ from worker import queues
 from worker.exceptions import InvalidTransition
 from worker.keys import GENERATE, PLAN, Keys
 from worker.store import ACTIVE, CANCELED, QUEUED, TERMINAL, JobStore
+
+logger = logging.getLogger(__name__)
 
 
 def _iso(ts: float | None) -> datetime | None:
@@ -87,9 +90,10 @@ class GenerationService:
             try:
                 queues.enqueue_stage(self.redis, self.settings, generation_id, stage)
             except Exception as exc:
+                logger.exception("generation %s: could not be queued", generation_id)
                 # "try again" must work with the same Idempotency-Key: free it, or the retry replays this job
                 with contextlib.suppress(Exception):
-                    self.store.fail(generation_id, "enqueue_failed", f"{type(exc).__name__}: {exc}")
+                    self.store.fail(generation_id, "enqueue_failed", "the job could not be queued")
                     if idempotency_key:
                         self.store.forget_idempotency(owner, idempotency_key)
                 raise ApiError(503, "queue_unavailable", "the job could not be queued; try again") from exc

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from functools import lru_cache
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
@@ -31,6 +32,24 @@ class ApiSettings(ServiceSettings):
     max_wait_s: int = Field(default=60, ge=0, le=60, description="Longest `Prefer: wait=N` honoured.")
     default_width: int = Field(default=1024, description="Canvas width of prompt jobs that give none.")
     default_height: int = Field(default=1024, description="Canvas height of prompt jobs that give none.")
+    public_url: str | None = Field(
+        default=None,
+        description="REGIONAL_PUBLIC_URL: the base URL clients reach the API at (e.g. https://api.example.com "
+        "or https://example.com/regional); `Location` and job links start with it. Unset: built from the "
+        "request's Host header (behind a proxy, uvicorn trusts X-Forwarded-* only from --forwarded-allow-ips).",
+    )
+
+    @field_validator("public_url")
+    @classmethod
+    def _absolute_http_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+            raise ValueError(
+                "REGIONAL_PUBLIC_URL must be an absolute http(s) URL, e.g. https://api.example.com"
+            )
+        return value.rstrip("/")
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -9,6 +9,7 @@ from redis import Redis
 from rq.exceptions import AbandonedJobError
 from rq.job import Job
 
+from worker.exceptions import INTERNAL_ERROR_MESSAGE
 from worker.queues import STAGE_OF_TASK
 from worker.store import ACTIVE, QUEUED, JobStore
 
@@ -39,5 +40,6 @@ def on_stage_failure(
             logger.warning("generation %s: worker lost, no retries left", generation_id)
             store.fail(generation_id, lost["code"], lost["message"] + " (no retries left)")
         return
-    logger.error("generation %s: stage failed: %s: %s", generation_id, exc_type.__name__, exc_value)
-    store.fail(generation_id, "internal_error", f"{exc_type.__name__}: {exc_value}")
+    exc_info = (exc_type, exc_value, traceback) if exc_value is not None else None
+    logger.error("generation %s: stage failed: %s", generation_id, exc_type.__name__, exc_info=exc_info)
+    store.fail(generation_id, "internal_error", INTERNAL_ERROR_MESSAGE)

@@ -9,6 +9,11 @@ class WorkerError(Exception):
     code = "internal_error"
 
 
+INTERNAL_ERROR_MESSAGE = "an internal error stopped the job; the details are in the service log"
+"""What a failed job's record says for an unexpected error: exception text can hold paths, URLs or data,
+so it is logged (with the generation id) and never stored."""
+
+
 class JobCanceled(WorkerError):
     """Raised from the step callback when cancel was requested; the job ends ``canceled``."""
 

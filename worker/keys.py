@@ -39,6 +39,10 @@ class Keys:
         """String: '<body sha256> <generation id>' for an Idempotency-Key of an owner."""
         return f"{self.ns}:idem:{owner}:{key}"
 
+    def queued_index(self) -> str:
+        """Sorted set: ids of generations that are ``queued``, scored by when they entered it (Unix time)."""
+        return f"{self.ns}:queued"
+
     def status_counts(self) -> str:
         """Hash: status -> number of generations that entered it and (for queued/running) are still there."""
         return f"{self.ns}:stats:status"

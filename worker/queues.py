@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import json
+import logging
+import time
 
 from redis import Redis
 from rq import Callback, Queue, Retry
-from rq.job import Job
+from rq.exceptions import DuplicateJobError
+from rq.job import Job, JobStatus
 from rq.registry import StartedJobRegistry
 from rq.serializers import JSONSerializer
 from rq.timeouts import TimerDeathPenalty
 
 from worker.keys import GENERATE, PLAN, STAGES, Keys
 from worker.settings import ServiceSettings
+from worker.store import FAILED, QUEUED, JobStore
+
+logger = logging.getLogger(__name__)
 
 TASKS = {PLAN: "worker.tasks.plan_stage", GENERATE: "worker.tasks.generate_stage"}
 """Dotted names of the stage functions; each takes (generation_id, namespace)."""
@@ -22,27 +28,41 @@ STAGE_OF_TASK = {task: stage for stage, task in TASKS.items()}
 ON_FAILURE = "worker.callbacks.on_stage_failure"
 """Runs where RQ notices a failure the task did not handle itself, e.g. a worker found dead."""
 
+LIVE = frozenset(
+    {JobStatus.CREATED, JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED, JobStatus.STARTED}
+)
+"""RQ job statuses in which the job will still run (or is running): a record with one is not lost."""
+
 
 def queue(redis: Redis, keys: Keys, stage: str) -> Queue:
     return Queue(keys.queue(stage), connection=redis, serializer=JSONSerializer)
 
 
 def enqueue_stage(redis: Redis, settings: ServiceSettings, generation_id: str, stage: str) -> str:
-    """Put one stage of a generation on its queue. Returns the RQ job id."""
+    """Put one stage of a generation on its queue, unless its RQ job exists already. Returns the RQ job id.
+
+    The RQ job id is deterministic and the check-and-push is one atomic script (RQ's ``unique``), so the
+    API, a plan worker and the reaper's sweep may all try: the stage is queued once.
+    """
     keys = Keys(settings.namespace)
+    job_id = keys.rq_job_id(generation_id, stage)
     timeout = settings.plan_timeout_s if stage == PLAN else settings.job_timeout_s
-    job = queue(redis, keys, stage).enqueue(
-        TASKS[stage],
-        generation_id,
-        settings.namespace,
-        job_id=keys.rq_job_id(generation_id, stage),
-        job_timeout=timeout,
-        result_ttl=3600,
-        failure_ttl=settings.job_ttl_s,
-        retry=Retry(max=settings.max_retries) if settings.max_retries else None,
-        on_failure=Callback(ON_FAILURE),
-    )
-    return job.id
+    try:
+        queue(redis, keys, stage).enqueue(
+            TASKS[stage],
+            generation_id,
+            settings.namespace,
+            job_id=job_id,
+            job_timeout=timeout,
+            result_ttl=3600,
+            failure_ttl=settings.job_ttl_s,
+            retry=Retry(max=settings.max_retries) if settings.max_retries else None,
+            on_failure=Callback(ON_FAILURE),
+            unique=True,
+        )
+    except DuplicateJobError:
+        logger.info("generation %s: stage %s is queued already", generation_id, stage)
+    return job_id
 
 
 def queue_position(redis: Redis, keys: Keys, stage: str, rq_job_id: str) -> int | None:
@@ -89,7 +109,55 @@ def reap_if_due(redis: Redis, settings: ServiceSettings) -> bool:
     if not redis.set(keys.reaper_lock(), "1", nx=True, px=lock_ms):
         return False
     reap_lost_jobs(redis, keys)
+    requeue_lost_enqueues(redis, settings)
     return True
+
+
+def requeue_lost_enqueues(redis: Redis, settings: ServiceSettings) -> list[str]:
+    """Enqueue again the jobs that are ``queued`` with no live RQ job for over ``requeue_grace_s``.
+
+    That happens when a process dies between writing the record and enqueueing its stage: the API after
+    creating a job, or a plan worker after handing the job to the generate stage (the retried plan stage
+    sees the job has moved on). Each job gets at most ``max_retries`` such re-enqueues; past them, or when
+    the record names no stage, it fails with ``queue_lost``. Returns the ids enqueued again.
+    """
+    store = JobStore(redis, settings.namespace, settings.job_ttl_s)
+    requeued = []
+    for generation_id in store.queued_before(time.time() - settings.requeue_grace_s):
+        record = store.get(generation_id)
+        if record is None or record["status"] != QUEUED:
+            store.unindex_queued(generation_id)  # expired while queued (or a stale entry)
+            continue
+        stage = record.get("stage_queue")
+        if stage not in TASKS:
+            _fail_lost(store, generation_id, f"the job names no stage to queue ({stage!r})")
+            continue
+        job = fetch_job(redis, store.keys.rq_job_id(generation_id, stage))
+        if job is not None and job.get_status(refresh=False) in LIVE:
+            store.recheck_queued_later(generation_id)
+            continue
+        if record.get("requeues", 0) >= settings.max_retries:
+            _fail_lost(store, generation_id, "the job was lost from its queue and has no retries left")
+            continue
+        logger.warning("generation %s: queued with no %s job; enqueueing it again", generation_id, stage)
+        if job is not None:
+            job.delete()  # a finished or failed run of this stage, which the record never saw
+        store.incr_requeues(generation_id)
+        store.recheck_queued_later(generation_id)
+        enqueue_stage(redis, settings, generation_id, stage)
+        requeued.append(generation_id)
+    return requeued
+
+
+def _fail_lost(store: JobStore, generation_id: str, message: str) -> None:
+    logger.warning("generation %s: %s", generation_id, message)
+    store.transition(
+        generation_id,
+        (QUEUED,),
+        FAILED,
+        error={"code": "queue_lost", "message": message},
+        t_finished=time.time(),
+    )
 
 
 def live_workers(redis: Redis, keys: Keys) -> list[dict]:

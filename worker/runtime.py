@@ -29,18 +29,17 @@ class GpuOutOfMemory(WorkerError):
     code = "gpu_oom"
 
 
-def resolve_model(setting: str | None) -> tuple[str, str]:
-    """(model, device): the configured model, or 'dev' on a GPU, else 'toy' if trained, else 'tiny'."""
-    import torch
-
-    from regional.loading import TOY_MODEL_DIR
-
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    if setting:
-        return setting, device
-    if device == "cuda":
-        return "dev", device
-    return ("toy" if TOY_MODEL_DIR.is_dir() else "tiny"), device
+DEFAULTED_PARAMETERS = {
+    "steps": "num_inference_steps",
+    "guidance": "guidance_scale",
+    "base_ratio": "base_ratio",
+    "inject_steps": "inject_steps",
+    "double_inject_interval": "double_inject_interval",
+    "single_inject_interval": "single_inject_interval",
+}
+"""Job parameter -> the field of the pipeline's ``sampling_defaults`` that fills it when unset (the same
+defaults ``RegionalFluxPipeline.__call__`` fills in; recorded here so that the job shows the values used).
+``max_sequence_length`` is not a job parameter: the pipeline fills it itself."""
 
 
 def package_versions() -> dict[str, str]:
@@ -79,9 +78,12 @@ class Sampler:
 
     @classmethod
     def load(cls, model: str | None, dtype: str = "auto", cpu_offload: bool = False) -> Sampler:
-        from regional.loading import MODEL_ALIASES, load_pipeline
+        import torch
 
-        model, device = resolve_model(model)
+        from regional.loading import MODEL_ALIASES, default_model, load_pipeline
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        model = model or default_model(device)
         if device == "cpu":
             logger.warning("no GPU found: sampling on CPU with model %r", model)
         pipe = load_pipeline(model, dtype=dtype, cpu_offload=cpu_offload, device=device)
@@ -97,20 +99,18 @@ class Sampler:
         return cls(pipe=pipe, model=model, device=device, model_info=info)
 
     def effective_parameters(self, params: dict[str, Any]) -> dict[str, Any]:
-        """The request's parameters with every unset one filled from this model's defaults."""
+        """The request's parameters with every unset one filled from this model's ``sampling_defaults``.
+
+        As in the pipeline, a default ``inject_steps`` is clipped to ``steps``.
+        """
         defaults = self.pipe.sampling_defaults
-        steps = params.get("steps") or defaults.num_inference_steps
-        pick = lambda name, default: default if params.get(name) is None else params[name]  # noqa: E731
-        return {
-            **params,
-            "steps": steps,
-            "guidance": pick("guidance", defaults.guidance_scale),
-            "base_ratio": pick("base_ratio", defaults.base_ratio),
-            "inject_steps": pick("inject_steps", min(defaults.inject_steps, steps)),
-            "double_inject_interval": pick("double_inject_interval", defaults.double_inject_interval),
-            "single_inject_interval": pick("single_inject_interval", defaults.single_inject_interval),
-            "model": self.model,
+        filled = {
+            name: getattr(defaults, attr) if params.get(name) is None else params[name]
+            for name, attr in DEFAULTED_PARAMETERS.items()
         }
+        if params.get("inject_steps") is None:
+            filled["inject_steps"] = min(filled["inject_steps"], filled["steps"])
+        return {**params, **filled, "model": self.model}
 
     def sample(
         self, layout: Layout, params: dict[str, Any], on_step: Callable[[int, int], None]

@@ -46,6 +46,11 @@ class ServiceSettings(BaseSettings):
         description="A running job's heartbeat lease; a dead worker's job is found after it.",
     )
     reaper_interval_s: float = Field(default=5.0, gt=0, description="How often lost jobs are looked for.")
+    requeue_grace_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a queued job may have no RQ job before the reaper enqueues it again.",
+    )
     progress_interval_s: float = Field(default=0.25, ge=0, description="Least time between progress writes.")
     job_ttl_s: int = Field(default=7 * 24 * 3600, ge=60, description="How long job records are kept.")
 

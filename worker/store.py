@@ -24,12 +24,15 @@ TERMINAL = frozenset({SUCCEEDED, FAILED, CANCELED})
 ACTIVE = (QUEUED, RUNNING)
 
 JSON_FIELDS = frozenset({"request", "parameters", "layout", "progress", "outputs", "error", "last_error"})
-"""Record fields stored as JSON; fields named ``t_*`` are Unix times; ``attempts`` is an integer."""
+"""Record fields stored as JSON; fields named ``t_*`` are Unix times; ``INT_FIELDS`` are integers."""
+
+INT_FIELDS = frozenset({"attempts", "requeues"})
+"""``attempts``: stage runs started; ``requeues``: times the reaper re-enqueued a job its queue had lost."""
 
 STAGE_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 """Upper bounds (seconds) of the stage-duration histograms; +Inf is implied."""
 
-_TRANSITION = """
+_TRANSITION = f"""
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return false end
 local allowed = false
@@ -37,13 +40,20 @@ for status in string.gmatch(ARGV[1], '[^,]+') do
   if status == current then allowed = true end
 end
 if not allowed then return current end
-redis.call('HSET', KEYS[1], 'status', ARGV[2], unpack(ARGV, 3))
+redis.call('HSET', KEYS[1], 'status', ARGV[2], unpack(ARGV, 5))
 if current ~= ARGV[2] then
   redis.call('HINCRBY', KEYS[2], current, -1)
   redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
 end
+if ARGV[2] == '{QUEUED}' then
+  redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
+else
+  redis.call('ZREM', KEYS[3], ARGV[3])
+end
 return 'OK'
 """
+"""KEYS: record, status counts, queued index. ARGV: allowed statuses (comma-separated), new status,
+generation id, now (Unix time), then field, value pairs."""
 
 _UPDATE_IF_EXISTS = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -63,7 +73,7 @@ def _decode(name: str, raw: str) -> Any:
         return json.loads(raw)
     if name.startswith("t_"):
         return float(raw)
-    if name == "attempts":
+    if name in INT_FIELDS:
         return int(raw)
     return raw
 
@@ -133,6 +143,7 @@ class JobStore:
             pipe.zadd(self.keys.owner_index(owner), {generation_id: int(now * 1000)})
             pipe.expire(self.keys.owner_index(owner), self.ttl_s)
             pipe.hincrby(self.keys.status_counts(), QUEUED, 1)
+            pipe.zadd(self.keys.queued_index(), {generation_id: now})
             pipe.execute()
         return generation_id, True
 
@@ -178,8 +189,8 @@ class JobStore:
     def transition(self, generation_id: str, allowed: Iterable[str], status: str, **fields: Any) -> bool:
         """Set ``status`` (and ``fields``) if the current status is in ``allowed``. Returns whether it did."""
         result = self._transition(
-            keys=[self.keys.generation(generation_id), self.keys.status_counts()],
-            args=[",".join(allowed), status, *_flatten(fields)],
+            keys=[self.keys.generation(generation_id), self.keys.status_counts(), self.keys.queued_index()],
+            args=[",".join(allowed), status, generation_id, time.time(), *_flatten(fields)],
         )
         return _text(result) == "OK" if result is not None else False
 
@@ -191,6 +202,23 @@ class JobStore:
 
     def incr_attempts(self, generation_id: str) -> int:
         return int(self.redis.hincrby(self.keys.generation(generation_id), "attempts", 1))
+
+    def incr_requeues(self, generation_id: str) -> int:
+        return int(self.redis.hincrby(self.keys.generation(generation_id), "requeues", 1))
+
+    # -- the queued index (what the reaper's sweep for lost enqueues reads) -----------------------------
+    def queued_before(self, cutoff: float, limit: int = 500) -> list[str]:
+        """Ids that have been ``queued`` since before ``cutoff`` (Unix time), longest first."""
+        ids = self.redis.zrangebyscore(self.keys.queued_index(), "-inf", cutoff, start=0, num=limit)
+        return [_text(i) for i in ids]
+
+    def recheck_queued_later(self, generation_id: str) -> None:
+        """Move a queued id to the back of the sweep (only while it is still indexed)."""
+        self.redis.zadd(self.keys.queued_index(), {generation_id: time.time()}, xx=True)
+
+    def unindex_queued(self, generation_id: str) -> None:
+        """Drop an id whose record expired while it was queued."""
+        self.redis.zrem(self.keys.queued_index(), generation_id)
 
     def fail(self, generation_id: str, code: str, message: str) -> bool:
         """End an active job as ``failed`` with an error code."""

@@ -16,7 +16,7 @@ from rq import get_current_job
 from rq.timeouts import JobTimeoutException
 
 from regional.layout import Layout
-from worker.exceptions import JobCanceled, WorkerError
+from worker.exceptions import INTERNAL_ERROR_MESSAGE, JobCanceled, WorkerError
 from worker.keys import GENERATE, PLAN, Keys
 from worker.queues import enqueue_stage
 from worker.results import ResultStore
@@ -70,9 +70,9 @@ def _run_guarded(store: JobStore, generation_id: str, body: Callable[[], None], 
         )
     except ValueError as exc:
         store.fail(generation_id, "invalid_parameters", str(exc))
-    except Exception as exc:
+    except Exception:
         logger.exception("generation %s failed", generation_id)
-        store.fail(generation_id, "internal_error", f"{type(exc).__name__}: {exc}")
+        store.fail(generation_id, "internal_error", INTERNAL_ERROR_MESSAGE)
 
 
 def plan_stage(generation_id: str, namespace: str) -> None:
@@ -106,8 +106,14 @@ def plan_stage(generation_id: str, namespace: str) -> None:
             )
         except JobTimeoutException:
             raise
-        except Exception as exc:  # the planner's backends raise their own errors
-            store.fail(generation_id, "planning_failed", f"{type(exc).__name__}: {exc}")
+        except ValueError as exc:  # the prompt or the canvas: the planner's messages are meant for clients
+            store.fail(generation_id, "planning_failed", str(exc))
+            return
+        except Exception:  # a backend's own error (network, model): logged, not stored
+            logger.exception("generation %s: planning failed", generation_id)
+            store.fail(
+                generation_id, "planning_failed", "the planner failed; the details are in the service log"
+            )
             return
         finished = time.time()
         store.observe_stage("planning", finished - started)

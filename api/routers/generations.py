@@ -24,7 +24,8 @@ _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+)", re.IGNORECASE)
 
 
 def _base_url(request: Request) -> str:
-    return str(request.base_url)
+    """``REGIONAL_PUBLIC_URL`` when set, else what the request's Host header (or trusted proxy) says."""
+    return request.app.state.settings.public_url or str(request.base_url)
 
 
 def _prefer_wait(prefer: str | None, limit: int) -> int | None:

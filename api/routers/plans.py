@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from fastapi import APIRouter, Depends
 
 from api.deps import SettingsDep, current_owner
 from api.exceptions import ApiError, FieldError
 from api.schemas import PlanCreate, PlanOut
+
+logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1/plans", tags=["plans"], dependencies=[Depends(current_owner)])
 
@@ -36,6 +39,9 @@ async def create_plan(body: PlanCreate, settings: SettingsDep) -> PlanOut:
         raise ApiError(422, "planning_failed", str(exc)) from exc
     except BackendUnavailableError as exc:
         raise ApiError(503, "planner_unavailable", str(exc)) from exc
-    except Exception as exc:  # a backend's own error (network, model): not the client's fault
-        raise ApiError(502, "planner_error", f"{type(exc).__name__}: {exc}") from exc
+    except Exception as exc:  # a backend's own error (network, model): not the client's fault; logged
+        logger.exception("planning failed in the planner backend")
+        raise ApiError(
+            502, "planner_error", "the planner backend failed; the details are in the log"
+        ) from exc
     return PlanOut(layout=layout)

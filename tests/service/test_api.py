@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import uuid
 from collections.abc import Iterator
 
@@ -129,3 +130,77 @@ def test_bad_key_hash_is_refused_without_echoing_the_keys() -> None:
     with pytest.raises(ValidationError) as info:
         ApiSettings(api_keys="plain-secret-key,sha256:not-hex")
     assert "plain-secret-key" not in str(info.value)
+
+
+def test_stored_layouts_are_served_as_stored_without_decoding_masks(client, monkeypatch) -> None:
+    import regional.layout
+
+    created = client.post("/v1/generations", json=mask_body(png_b64(64, 64), regions=2), headers=AUTH)
+    assert created.status_code == 202, created.text
+    generation_id = created.json()["id"]
+    decoded = []
+    monkeypatch.setattr(regional.layout, "decode_mask_png", lambda data: decoded.append(1))
+    read = client.get(f"/v1/generations/{generation_id}", headers=AUTH)
+    listed = client.get("/v1/generations", headers=AUTH)
+    assert read.status_code == listed.status_code == 200
+    assert decoded == []  # reads never decode masks
+    assert read.json()["layout"]["regions"][0]["mask"] == png_b64(64, 64)
+    # a record written under older, looser rules is still served (not a 500)
+    redis, namespace = (
+        Redis.from_url(client.app.state.settings.redis_url),
+        client.app.state.settings.namespace,
+    )
+    old = {
+        "width": 100,
+        "height": 128,
+        "base_prompt": "x",
+        "regions": [{"prompt": "a cat", "box": [0, 0, 2, 1]}],
+    }
+    redis.hset(f"{namespace}:gen:{generation_id}", "layout", json.dumps(old))
+    read = client.get(f"/v1/generations/{generation_id}", headers=AUTH)
+    assert read.status_code == 200 and read.json()["layout"] == old
+    assert client.get("/v1/generations", headers=AUTH).json()["data"][0]["layout"] == old
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["GenerationOut"]
+    assert {"$ref": "#/components/schemas/Layout"} in schema["properties"]["layout"]["anyOf"]
+
+
+def test_links_use_the_public_url_when_set(redis_url, tmp_path) -> None:
+    namespace = f"test-{uuid.uuid4().hex[:12]}"
+    settings = settings_for(redis_url, namespace, str(tmp_path)).model_copy(
+        update={"public_url": "https://api.example.com/regional"}
+    )
+    with TestClient(create_app(settings)) as public:
+        response = public.post(
+            "/v1/generations", json={"prompt": "a cat"}, headers={**AUTH, "Host": "attacker.example"}
+        )
+    assert response.status_code == 202, response.text
+    job = response.json()
+    expected = f"https://api.example.com/regional/v1/generations/{job['id']}"
+    assert response.headers["Location"] == job["links"]["self"] == expected
+    with pytest.raises(ValidationError):
+        ApiSettings(public_url="api.example.com")
+
+
+def test_readyz_shows_worker_details_only_to_authenticated_callers(client) -> None:
+    settings = client.app.state.settings
+    worker = {"name": "w1", "host": "gpu-host-7", "pid": 4242, "queues": ["generate"], "model": "tiny"}
+    Redis.from_url(settings.redis_url).set(f"{settings.namespace}:worker:w1", json.dumps(worker), ex=30)
+    for headers in ({}, {"Authorization": "Bearer wrong-key"}):
+        anonymous = client.get("/readyz", headers=headers)
+        assert anonymous.status_code == 200, anonymous.text
+        assert anonymous.json() == {"status": "ready", "workers_ready": {"plan": 0, "generate": 1}}
+        assert "gpu-host-7" not in anonymous.text and "4242" not in anonymous.text
+    authenticated = client.get("/readyz", headers=AUTH).json()
+    assert authenticated["workers"] == [worker] and authenticated["workers_ready"]["generate"] == 1
+
+
+def test_failed_enqueue_stores_no_exception_text(client, monkeypatch) -> None:
+    from worker import queues
+
+    def broken(*args, **kwargs):
+        raise RedisConnectionError("connection reset by redis://:hunter2@10.0.0.5")
+
+    monkeypatch.setattr(queues, "enqueue_stage", broken)
+    assert client.post("/v1/generations", json={"prompt": "a cat"}, headers=AUTH).status_code == 503
+    [job] = client.get("/v1/generations", headers=AUTH).json()["data"]
+    assert job["error"]["code"] == "enqueue_failed" and "hunter2" not in job["error"]["message"]

@@ -19,8 +19,8 @@ from regional.defaults import SCHNELL
 from regional.layout import Layout
 from worker import tasks
 from worker.callbacks import on_stage_failure
-from worker.keys import GENERATE, Keys
-from worker.queues import enqueue_stage, fetch_job
+from worker.keys import GENERATE, PLAN, Keys
+from worker.queues import enqueue_stage, fetch_job, queue, reap_if_due, requeue_lost_enqueues
 from worker.runner import LeasedSimpleWorker
 from worker.runtime import Sampler
 from worker.settings import ServiceSettings
@@ -244,3 +244,106 @@ def test_reaper_in_a_thread_fails_a_lost_job(settings, redis) -> None:
     record = store.get(generation_id)
     assert record["status"] == FAILED and record["error"]["code"] == "worker_lost", record
     assert store.status_counts()[RUNNING] == 0
+
+
+def _lost_enqueue(store: JobStore, settings: ServiceSettings, stage: str) -> str:
+    """A queued record whose stage never reached RQ, queued for longer than the grace period."""
+    generation_id = "gen_" + uuid.uuid4().hex
+    fields = {"request": {"prompt": "a fox", "width": 64, "height": 64}, "parameters": {"steps": 2},
+              "stage_queue": PLAN, "rq_job": store.keys.rq_job_id(generation_id, PLAN)}  # fmt: skip
+    store.create(generation_id, "owner", fields)
+    if stage == GENERATE:  # the plan worker handed the job over, then died before enqueueing it
+        assert store.transition(generation_id, [QUEUED], RUNNING)
+        assert store.transition(
+            generation_id, [RUNNING], QUEUED, layout=LAYOUT.model_dump(mode="json"), stage_queue=GENERATE,
+            rq_job=store.keys.rq_job_id(generation_id, GENERATE),
+        )  # fmt: skip
+    store.redis.zadd(store.keys.queued_index(), {generation_id: time.time() - settings.requeue_grace_s - 1})
+    return generation_id
+
+
+@pytest.mark.parametrize("stage", [PLAN, GENERATE], ids=["api_died_before_enqueue", "plan_worker_died"])
+def test_reaper_enqueues_a_queued_job_that_never_reached_its_queue_once(settings, redis, stage) -> None:
+    settings = settings.model_copy(update={"max_retries": 1, "reaper_interval_s": 0.1})
+    store, keys = JobStore(redis, settings.namespace), Keys(settings.namespace)
+    recent = new_layout_job(store, settings, redis)  # enqueued normally: never touched
+    redis.delete(f"rq:job:{keys.rq_job_id(recent, GENERATE)}")  # lost, but within the grace period
+    generation_id = _lost_enqueue(store, settings, stage)
+    if stage == PLAN:  # a retried plan stage sees the job has moved on and leaves it alone
+        assert requeue_lost_enqueues(redis, settings) == [generation_id]
+    else:
+        assert reap_if_due(redis, settings)  # the sweep runs inside the reaper
+    rq_job_id = keys.rq_job_id(generation_id, stage)
+    assert fetch_job(redis, rq_job_id).get_status() == "queued"
+    assert store.get(generation_id)["status"] == QUEUED and store.get(generation_id)["requeues"] == 1
+    # nothing runs twice: a late enqueue by the process that was thought dead, and later sweeps, are no-ops
+    enqueue_stage(redis, settings, generation_id, stage)
+    redis.zadd(keys.queued_index(), {generation_id: 0})
+    assert requeue_lost_enqueues(redis, settings) == []
+    assert queue(redis, keys, stage).job_ids.count(rq_job_id) == 1
+    assert store.get(recent)["status"] == QUEUED and store.get(recent).get("requeues") is None
+
+
+def test_a_job_lost_from_its_queue_past_its_retries_fails_with_queue_lost(settings, redis) -> None:
+    settings = settings.model_copy(update={"max_retries": 1})
+    store = JobStore(redis, settings.namespace)
+    generation_id = _lost_enqueue(store, settings, GENERATE)
+    assert requeue_lost_enqueues(redis, settings) == [generation_id]
+    fetch_job(redis, store.keys.rq_job_id(generation_id, GENERATE)).delete()  # lost again
+    redis.zadd(store.keys.queued_index(), {generation_id: 0})
+    assert requeue_lost_enqueues(redis, settings) == []
+    record = store.get(generation_id)
+    assert record["status"] == FAILED and record["error"]["code"] == "queue_lost", record
+    assert store.status_counts()[QUEUED] == 0 and redis.zcard(store.keys.queued_index()) == 0
+
+
+class BrokenPipe(FakePipe):
+    def __call__(self, *args, **kwargs) -> SimpleNamespace:
+        raise RuntimeError("cannot open /srv/secret/model.safetensors?token=hunter2")
+
+
+def test_unexpected_errors_are_logged_not_stored_in_the_job(settings, redis, caplog) -> None:
+    store = JobStore(redis, settings.namespace)
+    generation_id = new_layout_job(store, settings, redis)
+    tasks.set_sampler(Sampler(pipe=BrokenPipe(), model="fake", device="cpu", model_info={"id": "fake"}))
+    try:
+        worker = LeasedSimpleWorker([Keys(settings.namespace).queue(GENERATE)], connection=redis,
+                                    serializer=JSONSerializer)  # fmt: skip
+        worker.work(burst=True, max_jobs=1)
+    finally:
+        tasks.set_sampler(None)
+    error = store.get(generation_id)["error"]
+    assert error["code"] == "internal_error" and "hunter2" not in error["message"], error
+    assert "hunter2" in caplog.text and generation_id in caplog.text
+
+
+def test_effective_parameters_come_from_the_pipelines_sampling_defaults() -> None:
+    from dataclasses import fields
+
+    from regional.defaults import DEV, SamplingDefaults
+    from worker.runtime import DEFAULTED_PARAMETERS
+
+    assert set(DEFAULTED_PARAMETERS.values()) == {f.name for f in fields(SamplingDefaults)} - {
+        "max_sequence_length"
+    }
+    sampler = Sampler(pipe=SimpleNamespace(sampling_defaults=DEV), model="fake", device="cpu")
+    unset = dict.fromkeys(DEFAULTED_PARAMETERS, None) | {"seed": 3, "num_images": 1}
+    assert sampler.effective_parameters(unset) == {
+        "steps": 24, "guidance": 3.5, "base_ratio": 0.2, "inject_steps": 10, "double_inject_interval": 1,
+        "single_inject_interval": 2, "seed": 3, "num_images": 1, "model": "fake",
+    }  # fmt: skip
+    few_steps = sampler.effective_parameters(unset | {"steps": 4, "guidance": 0.0})
+    assert few_steps["inject_steps"] == 4 and few_steps["guidance"] == 0.0  # T clipped; 0 is not unset
+    assert sampler.effective_parameters(unset | {"steps": 4, "inject_steps": 0})["inject_steps"] == 0
+
+
+def test_sampler_load_picks_the_model_the_library_picks(monkeypatch) -> None:
+    import regional.loading
+
+    loaded = []
+    pipe = SimpleNamespace(set_progress_bar_config=lambda **_: None, transformer=SimpleNamespace(dtype="x"))
+    monkeypatch.setattr(regional.loading, "default_model", lambda device: f"chosen-for-{device}")
+    monkeypatch.setattr(regional.loading, "load_pipeline", lambda model, **kw: loaded.append(model) or pipe)
+    sampler = Sampler.load(None)
+    assert loaded == [f"chosen-for-{sampler.device}"] and sampler.model == loaded[0]
+    assert Sampler.load("schnell").model == "schnell"
