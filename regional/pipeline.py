@@ -152,7 +152,10 @@ class RegionalFluxPipeline(FluxPipeline):
         guidance_scale = defaults.guidance_scale if guidance_scale is None else guidance_scale
         base_ratio = defaults.base_ratio if base_ratio is None else base_ratio
         inject_steps = min(defaults.inject_steps, steps) if inject_steps is None else inject_steps
-        max_sequence_length = max_sequence_length or defaults.max_sequence_length
+        # A tokenizer trained for shorter prompts (the toy model's) declares its own limit.
+        max_sequence_length = max_sequence_length or min(
+            defaults.max_sequence_length, self.tokenizer_2.model_max_length
+        )
         if steps < 1:
             raise ValueError(f"num_inference_steps must be >= 1, got {steps}")
         if not 0.0 <= base_ratio <= 1.0:

@@ -222,3 +222,22 @@ def test_processors_are_reinstalled_after_being_replaced(pipe):
     out = latents(pipe, lay)
     assert has_regional_processors(pipe.transformer)
     assert (out - stock(pipe, lay.base_prompt)).abs().max() > 1e-3
+
+
+def test_text_length_follows_a_shorter_tokenizer_limit():
+    short = tiny_flux_pipeline(seed=0)
+    short.tokenizer_2.model_max_length = 64
+    seen = {}
+
+    def on_step(p, step, timestep, kwargs):
+        seen["text_tokens"] = kwargs["prompt_embeds"].shape[1]
+        return kwargs
+
+    short(
+        layout=layout(("a red circle", LEFT)),
+        num_inference_steps=1,
+        output_type="latent",
+        callback_on_step_end=on_step,
+        callback_on_step_end_tensor_inputs=["prompt_embeds"],
+    )
+    assert seen["text_tokens"] == 64
