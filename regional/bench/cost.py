@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import functools
 import gc
 import json
 import math
@@ -152,24 +153,37 @@ def _regional_state(layout, lengths: list[int], kind: str, base_text: int, doubl
     )
 
 
-def generation_flops(
-    regions: int, region_lengths: dict[str, list[int]], sweep: Sweep = FULL
-) -> dict[str, float]:
-    """FLOPs of the whole denoising loop for every method at FLUX.1-dev size, from per-forward counts."""
+@functools.cache
+def _meta_flux_dev():
+    """FLUX.1-dev's transformer on the meta device (no weights), with the regional processors."""
     import torch
     from diffusers import FluxTransformer2DModel
 
     from regional.attention import install_regional_processors
-    from regional.defaults import DEV
 
     with torch.device("meta"):
         transformer = FluxTransformer2DModel(**FLUX_DEV_TRANSFORMER)
     install_regional_processors(transformer)
+    return transformer
+
+
+@functools.cache
+def _plain_flops(image_tokens: int) -> int:
+    return _forward_flops(_meta_flux_dev(), image_tokens, TEXT_TOKENS)
+
+
+def generation_flops(
+    regions: int, region_lengths: dict[str, list[int]], sweep: Sweep = FULL
+) -> dict[str, float]:
+    """FLOPs of the whole denoising loop for every method at FLUX.1-dev size, from per-forward counts."""
+    from regional.defaults import DEV
+
+    transformer = _meta_flux_dev()
     layout = bench_layout(regions, sweep.width, sweep.height)
     image_tokens = (sweep.width // 16) * (sweep.height // 16)
     double_blocks = range(0, FLUX_DEV_TRANSFORMER["num_layers"], DEV.double_inject_interval)
     single_blocks = range(0, FLUX_DEV_TRANSFORMER["num_single_layers"], DEV.single_inject_interval)
-    plain = _forward_flops(transformer, image_tokens, TEXT_TOKENS)
+    plain = _plain_flops(image_tokens)
     rest = sweep.steps - sweep.inject_steps
     result = {"plain": sweep.steps * plain}
     for method, kind in (("regional", "grouped"), ("authors", "dense")):
