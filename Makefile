@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # before `make setup` (see README) and set TORCH_SPEC= to keep it.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup test test-fast test-lowest lint run eval-planner toy-model clean
+.PHONY: setup test test-fast test-lowest lint run eval-planner toy-model bench-cost bench-quality clean
 
 setup: $(STAMP)
 
@@ -44,6 +44,12 @@ eval-planner: setup
 
 toy-model: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python -m regional.toy.train
+
+bench-cost: setup
+	HF_HUB_OFFLINE=1 $(BIN)/regional bench cost --plot bench-out/cost.png
+
+bench-quality: setup
+	HF_HUB_OFFLINE=1 $(BIN)/regional bench quality
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

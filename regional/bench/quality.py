@@ -1,0 +1,223 @@
+"""``regional bench quality``: does regional prompting put the right thing in the right place?
+
+Measured on the toy shapes world (``regional.toy``) with the committed toy FLUX model: scenes with 2, 3 and
+4 objects, several noise seeds each, sampled with
+
+- plain prompting (the base caption alone, ``inject_steps=0``),
+- regional prompting with the ground-truth boxes (one region per object, its phrase as prompt),
+- regional prompting with the layout of the offline planner (when the ``planner`` package is importable),
+- and, as a ceiling, the ground-truth renders passed through the model's VAE,
+
+and scored by image analysis (``regional.toy.score``): per-object accuracy (right colour and shape in its
+box), colour accuracy, scene accuracy (every object right), leakage (share of a region's pixels in another
+region's colour) and seam (RGB step across region borders on background pixels). A sweep over base ratio,
+injected steps and block intervals reproduces the paper's ablation (alignment versus seams).
+
+Writes ``samples.png`` (prompt, layout, plain, regional) and ``sweep.png`` to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+COUNTS = (2, 3, 4)
+FULL = {"scenes": 16, "seeds": 4, "sweep_scenes": 8, "sweep_seeds": 2}
+QUICK = {"scenes": 3, "seeds": 2, "sweep_scenes": 2, "sweep_seeds": 2}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default="toy", help="'toy' (default), or a folder of a shapes-world model")
+    parser.add_argument(
+        "--quick", action="store_true", help="few scenes and a 3-point sweep (about a minute)"
+    )
+    parser.add_argument("--scenes", type=int, help="scenes per object count (default 16, quick 3)")
+    parser.add_argument("--seeds", type=int, help="noise seeds per scene (default 4, quick 2)")
+    parser.add_argument("--steps", type=int, help="denoising steps (default: the model's, 24)")
+    parser.add_argument("--max-sequence-length", type=int, default=48, help="T5 tokens (the toy model's 48)")
+    parser.add_argument("--no-sweep", action="store_true", help="skip the base-ratio / steps / blocks sweep")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (1 is fastest for this tiny model on a busy box)",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    parser.add_argument("--out", type=Path, default=Path("bench-out/quality"), help="folder for the PNGs")
+
+
+def sweep_settings(quick: bool):
+    """The ablation grid: base ratio x injected steps at the default intervals, then interval variants."""
+    from regional.toy.evaluate import Settings
+
+    if quick:
+        return [Settings(base_ratio=b, inject_steps=t) for b, t in ((0.0, 10), (0.2, 10), (0.6, 3))]
+    grid = [Settings(base_ratio=b, inject_steps=t) for b in (0.0, 0.2, 0.4, 0.7) for t in (2, 5, 10, 24)]
+    intervals = [
+        Settings(double_inject_interval=d, single_inject_interval=s)
+        for d, s in ((1, 1), (1, 4), (2, 2), (2, 4))
+    ]
+    return grid + intervals + [Settings(double_inject_interval=1, single_inject_interval=2)]
+
+
+def planner_method(width: int, height: int):
+    """``scene -> Layout | None`` from ``planner.plan(..., backend="offline")``, or None if not importable."""
+    import importlib
+
+    try:
+        plan = importlib.import_module("planner").plan
+        plan = getattr(plan, "plan", plan)  # the function, or a module that defines it
+    except (ImportError, AttributeError) as exc:
+        logger.warning("planner row unavailable: %s", exc)
+        return None
+
+    def method(scene):
+        try:
+            return plan(scene.caption, width=width, height=height, backend="offline")
+        except Exception as exc:  # any planner failure is a failed layout, counted in the table
+            logger.warning("planner failed on %r: %s", scene.caption, exc)
+            return None
+
+    return method
+
+
+def main_table(pipe, sizes: dict, args) -> dict:
+    from regional.toy.evaluate import PLAIN, Settings, bench_scenes, evaluate, ground_truth, reconstruction
+    from regional.toy.world import SIZE
+
+    methods = {"plain": (ground_truth, PLAIN), "regional (gt boxes)": (ground_truth, Settings())}
+    planner = planner_method(SIZE, SIZE)
+    rows: dict = {}
+    for count in COUNTS:
+        scenes = bench_scenes(count, sizes["scenes"])
+        rows.setdefault("vae ceiling", {})[count] = reconstruction(pipe, scenes).as_dict()
+        for name, (method, settings) in methods.items():
+            summary = evaluate(
+                pipe, scenes, sizes["seeds"], method, settings, args.steps, args.max_sequence_length
+            )
+            rows.setdefault(name, {})[count] = summary.as_dict()
+        if planner is None:
+            rows.setdefault("regional (planner)", {})[count] = None
+        else:
+            summary = evaluate(
+                pipe, scenes, sizes["seeds"], planner, Settings(), args.steps, args.max_sequence_length
+            )
+            rows.setdefault("regional (planner)", {})[count] = summary.as_dict()
+    return rows
+
+
+def sweep(pipe, sizes: dict, args) -> list[dict]:
+    from regional.toy.evaluate import Summary, bench_scenes, evaluate, ground_truth
+
+    results = []
+    scenes = {count: bench_scenes(count, sizes["sweep_scenes"]) for count in (2, 4)}
+    for settings in sweep_settings(args.quick):
+        total = Summary()
+        per_count = {}
+        for count, group in scenes.items():
+            summary = evaluate(
+                pipe,
+                group,
+                sizes["sweep_seeds"],
+                ground_truth,
+                settings,
+                args.steps,
+                args.max_sequence_length,
+            )
+            per_count[count] = summary.as_dict()
+            total.object_correct += summary.object_correct
+            total.objects += summary.objects
+            total.scene_correct += summary.scene_correct
+            total.samples += summary.samples
+            total.leakage_sum += summary.leakage_sum
+            total.seams += summary.seams
+        results.append({"settings": settings.label(), **total.as_dict(), "by_count": per_count})
+    return results
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:5.1f}"
+
+
+def format_table(rows: dict) -> str:
+    head = (
+        f"{'method':<22}{'objects':>8}{'obj acc %':>11}{'colour %':>10}{'scene %':>9}{'leak %':>8}{'seam':>7}"
+    )
+    lines = [head, "-" * len(head)]
+    for count in COUNTS:
+        for name, by_count in rows.items():
+            row = by_count[count]
+            if row is None:
+                lines.append(f"{name:<22}{count:>8}   unavailable (planner not importable)")
+                continue
+            seam = "-" if row["seam"] is None else f"{row['seam']:.1f}"
+            fail = f"  ({row['failed_layouts']} layouts failed)" if row["failed_layouts"] else ""
+            lines.append(
+                f"{name:<22}{count:>8}{_percent(row['object_accuracy']):>11}{_percent(row['colour_accuracy']):>10}"
+                f"{_percent(row['scene_accuracy']):>9}{_percent(row['leakage']):>8}{seam:>7}{fail}"
+            )
+    return "\n".join(lines)
+
+
+def format_sweep(results: list[dict]) -> str:
+    head = f"{'settings (2+4 objects, gt boxes)':<52}{'obj acc %':>10}{'scene %':>9}{'leak %':>8}{'seam':>7}"
+    lines = [head, "-" * len(head)]
+    for r in results:
+        seam = "-" if r["seam"] is None else f"{r['seam']:.1f}"
+        lines.append(f"{r['settings']:<52}{_percent(r['object_accuracy']):>10}{_percent(r['scene_accuracy']):>9}"
+                     f"{_percent(r['leakage']):>8}{seam:>7}")  # fmt: skip
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from regional.loading import load_pipeline
+    from regional.toy.figures import plot_sweep, sample_grid
+
+    torch.set_num_threads(args.threads)
+    sizes = dict(QUICK if args.quick else FULL)
+    sizes.update({k: v for k, v in (("scenes", args.scenes), ("seeds", args.seeds)) if v is not None})
+    start = time.monotonic()
+    try:
+        pipe = load_pipeline(args.model, dtype="float32", device="cpu")
+    except (OSError, ValueError) as exc:
+        print(
+            f"error: cannot load model {args.model!r}: {exc} (train it with `make toy-model`)",
+            file=sys.stderr,
+        )
+        return 2
+    pipe.set_progress_bar_config(disable=True)
+    rows = main_table(pipe, sizes, args)
+    results = [] if args.no_sweep else sweep(pipe, sizes, args)
+    args.out.mkdir(parents=True, exist_ok=True)
+    sample_grid(pipe, args.out / "samples.png", args.steps, args.max_sequence_length)
+    if results:
+        plot_sweep(results, args.out / "sweep.png")
+    report = {
+        "model": args.model,
+        "sizes": sizes,
+        "steps": args.steps or pipe.sampling_defaults.num_inference_steps,
+        "defaults": pipe.sampling_defaults.__dict__,
+        "results": {name: {str(k): v for k, v in by_count.items()} for name, by_count in rows.items()},
+        "sweep": results,
+        "figures": [str(args.out / "samples.png")] + ([str(args.out / "sweep.png")] if results else []),
+        "seconds": round(time.monotonic() - start, 1),
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"model {args.model}, {sizes['scenes']} scenes x {sizes['seeds']} seeds per object count, "
+              f"{report['steps']} steps, {report['seconds']} s")  # fmt: skip
+        print(format_table(rows))
+        if results:
+            print()
+            print(format_sweep(results))
+        print("\nfigures: " + ", ".join(report["figures"]))
+    return 0

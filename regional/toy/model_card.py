@@ -1,0 +1,48 @@
+"""The model card (README.md) written next to the trained toy model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+CARD = """\
+# Toy FLUX: a small FLUX.1-architecture model of the shapes world
+
+A text-to-image model with the exact component classes of FLUX.1 (FluxTransformer2DModel, AutoencoderKL,
+CLIPTextModel, T5EncoderModel, local tokenizers, FlowMatchEulerDiscreteScheduler), at toy sizes, trained on
+CPU on the synthetic world of `regional/toy/world.py`: 1-4 coloured shapes (circle, square, triangle; red,
+green, blue, yellow, purple; small 16 px or large 26 px) on a white, gray or black background, 64 x 64 px
+(4 x 4 FLUX tokens of 16 px).
+
+It exists so that regional prompting can be *measured* without FLUX weights or a GPU: it draws what the
+caption says, well enough to score colour and shape inside each box. It is not a general image model.
+
+## Use
+
+```python
+from regional.pipeline import RegionalFluxPipeline
+
+pipe = RegionalFluxPipeline.from_pretrained("regional/toy/model")
+```
+
+or `--model toy` on the CLI. Prompts must use the world's words, e.g. "a large red circle on the left and a
+large blue square on the right on a white background"; canvas 64 x 64. Pass `max_sequence_length=48` (the
+training length; every caption of the world fits).
+
+## Training
+
+`make toy-model` (`python -m regional.toy.train`), seeded. Objective: FLUX's rectified flow (predict
+`noise - x0`), logit-normal times with the scheduler's dynamic shift, text encoders trained jointly, EMA
+weights saved; the guidance embedding saw random values (no guidance distillation), so it has no effect.
+
+| | |
+|---|---|
+{rows}
+
+Loss curves: `loss.png`.
+"""
+
+
+def write_model_card(folder: Path, stats: dict) -> None:
+    """Write ``folder/README.md`` with the training statistics ``stats``."""
+    rows = "\n".join(f"| {key} | {value} |" for key, value in stats.items())
+    (folder / "README.md").write_text(CARD.format(rows=rows))

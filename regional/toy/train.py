@@ -1,0 +1,306 @@
+"""Train the toy FLUX model on the shapes world and save it as a FLUX.1 pipeline folder.
+
+``python -m regional.toy.train`` (``make toy-model``): seeded; three stages on CPU:
+
+1. the AutoencoderKL (L1 reconstruction + a small KL term) on rendered scenes, then its latent statistics
+   become ``shift_factor`` / ``scaling_factor`` as in FLUX.1;
+2. the FluxTransformer2DModel with both text encoders, by rectified flow (FLUX's objective: the model
+   predicts ``noise - x0`` at ``x_t = (1 - t) x0 + t noise``), with an EMA of the weights;
+3. the VAE decoder alone, encoder frozen (sharper objects; the latent space stays the one of stage 2).
+
+Output: ``regional/toy/model/`` (transformer/, vae/, text_encoder/, text_encoder_2/, tokenizer/,
+tokenizer_2/, scheduler/, model_index.json, README.md) plus ``loss.png``. The folder is rewritten at every
+checkpoint, so a stopped run leaves a usable model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from diffusers import FluxPipeline
+from diffusers.pipelines.flux.pipeline_flux import calculate_shift
+from tqdm.auto import tqdm
+
+from regional.loading import TOY_MODEL_DIR
+from regional.toy.components import MAX_SEQUENCE_LENGTH, build_components
+from regional.toy.model_card import write_model_card
+from regional.toy.world import SIZE, make_scene
+
+logger = logging.getLogger(__name__)
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """(N, H, W, 3) uint8 -> (N, 3, H, W) float in [-1, 1] (the VAE's input range)."""
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+
+def render_batch(seeds: range | list[int]) -> torch.Tensor:
+    return to_tensor(np.stack([make_scene(seed).render() for seed in seeds]))
+
+
+def cosine_lr(step: int, total: int, base: float, warmup: int = 100) -> float:
+    if step < warmup:
+        return base * (step + 1) / warmup
+    return base * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+
+def train_vae(vae, steps: int, batch: int, lr: float, deadline: float, seed: int) -> list[float]:
+    """Fit the autoencoder on freshly rendered scenes (seeds from 10**9 up, apart from the transformer's)."""
+    vae.train()
+    opt = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0)
+    losses = []
+    latent_elements = vae.config.latent_channels * (SIZE // 8) ** 2
+    torch.manual_seed(seed)
+    for step in (bar := tqdm(range(steps), desc="vae")):
+        for group in opt.param_groups:
+            group["lr"] = cosine_lr(step, steps, lr)
+        x = render_batch(range(10**9 + step * batch, 10**9 + (step + 1) * batch))
+        posterior = vae.encode(x).latent_dist
+        recon = vae.decode(posterior.sample()).sample
+        loss = (recon - x).abs().mean() + 1e-4 * posterior.kl().mean() / latent_elements
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+        if time.monotonic() > deadline:
+            logger.warning("vae stage stopped at step %d by the time limit", step + 1)
+            break
+    vae.eval()
+    return losses
+
+
+def finetune_decoder(vae, steps: int, batch: int, lr: float, deadline: float, seed: int) -> list[float]:
+    """Sharpen the decoder with the encoder frozen, so the latent space the transformer learned stays valid.
+
+    Loss: L1 weighted 5x on object pixels (saturated ones), which the background otherwise outweighs.
+    """
+    vae.eval()
+    vae.decoder.train()
+    opt = torch.optim.AdamW(vae.decoder.parameters(), lr=lr, weight_decay=0.0)
+    losses = []
+    torch.manual_seed(seed)
+    for step in (bar := tqdm(range(steps), desc="decoder")):
+        for group in opt.param_groups:
+            group["lr"] = cosine_lr(step, steps, lr)
+        x = render_batch(range(2 * 10**9 + step * batch, 2 * 10**9 + (step + 1) * batch))
+        with torch.no_grad():
+            latents = vae.encode(x).latent_dist.mode()
+        weight = 1 + 4 * ((x.amax(1, keepdim=True) - x.amin(1, keepdim=True)) > 0.4).float()
+        loss = ((vae.decode(latents).sample - x).abs() * weight).mean() / weight.mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+        if time.monotonic() > deadline:
+            logger.warning("decoder stage stopped at step %d by the time limit", step + 1)
+            break
+    vae.eval()
+    return losses
+
+
+@torch.no_grad()
+def encode_latents(vae, num_scenes: int, batch: int = 256) -> torch.Tensor:
+    """Posterior means of scenes 0..num_scenes-1, raw (before shift/scale). Shape: (N, C, SIZE/8, SIZE/8)."""
+    chunks = [vae.encode(render_batch(range(i, min(i + batch, num_scenes)))).latent_dist.mode()
+              for i in tqdm(range(0, num_scenes, batch), desc="encode")]  # fmt: skip
+    return torch.cat(chunks)
+
+
+def tokenize(pipe: FluxPipeline, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(CLIP ids (N, 77), T5 ids (N, MAX_SEQUENCE_LENGTH), T5 real lengths (N,)), padded as FluxPipeline does."""
+    clip = pipe.tokenizer(captions, padding="max_length", max_length=77, truncation=True, return_tensors="pt")
+    t5 = pipe.tokenizer_2(
+        captions, padding="max_length", max_length=MAX_SEQUENCE_LENGTH, truncation=True, return_tensors="pt"
+    )
+    return clip.input_ids, t5.input_ids, t5.attention_mask.sum(1)
+
+
+def sample_sigmas(batch: int, image_tokens: int, generator: torch.Generator) -> torch.Tensor:
+    """Logit-normal times, shifted as the scheduler shifts them at this image size (FLUX's dynamic shift)."""
+    mu = calculate_shift(image_tokens, 256, 4096, 0.5, 1.15)
+    t = torch.sigmoid(torch.randn(batch, generator=generator))
+    return math.exp(mu) * t / (1 + (math.exp(mu) - 1) * t)
+
+
+class FlowTrainer:
+    """Rectified-flow training of transformer + text encoders on pre-encoded latents."""
+
+    def __init__(self, pipe: FluxPipeline, latents: torch.Tensor, captions: list[str], lr: float, seed: int):
+        self.pipe = pipe
+        self.latents = (latents - pipe.vae.config.shift_factor) * pipe.vae.config.scaling_factor
+        self.clip_ids, self.t5_ids, self.t5_lengths = tokenize(pipe, captions)
+        self.modules = torch.nn.ModuleList([pipe.transformer, pipe.text_encoder, pipe.text_encoder_2])
+        self.ema = copy.deepcopy(self.modules).eval().requires_grad_(False)
+        self.opt = torch.optim.AdamW(self.modules.parameters(), lr=lr, weight_decay=0.01)
+        self.generator = torch.Generator().manual_seed(seed)
+        _, channels, height, width = latents.shape
+        self.shape = (channels, height, width)
+        self.img_ids = FluxPipeline._prepare_latent_image_ids(
+            1, height // 2, width // 2, "cpu", torch.float32
+        )
+
+    def step(self, batch: int, lr: float) -> float:
+        g = self.generator
+        index = torch.randint(len(self.latents), (batch,), generator=g)
+        # Pad T5 to a random length between the longest caption and MAX_SEQUENCE_LENGTH, so the model
+        # does not depend on the number of padding tokens (regional prompts carry few, the base many).
+        longest = int(self.t5_lengths[index].max())
+        text_len = int(torch.randint(longest, MAX_SEQUENCE_LENGTH + 1, (1,), generator=g))
+        clip_len = int((self.clip_ids[index] != self.pipe.tokenizer.pad_token_id).sum(1).max())
+        transformer, clip, t5 = self.modules
+        self.modules.train()
+        # CLIP is causal: cutting the trailing padding leaves the pooled (EOS) output unchanged.
+        pooled = clip(self.clip_ids[index, :clip_len]).pooler_output
+        text = t5(self.t5_ids[index, :text_len])[0]
+        x0 = self.latents[index]
+        noise = torch.randn(x0.shape, generator=g)
+        sigma = sample_sigmas(batch, self.img_ids.shape[0], g)
+        xt = (1 - sigma.view(-1, 1, 1, 1)) * x0 + sigma.view(-1, 1, 1, 1) * noise
+        c, h, w = self.shape
+        pred = transformer(
+            hidden_states=FluxPipeline._pack_latents(xt, batch, c, h, w),
+            timestep=sigma,
+            guidance=torch.rand(batch, generator=g) * 10,  # no distillation: the model learns to ignore it
+            pooled_projections=pooled,
+            encoder_hidden_states=text,
+            txt_ids=torch.zeros(text_len, 3),
+            img_ids=self.img_ids,
+            return_dict=False,
+        )[0]
+        loss = torch.nn.functional.mse_loss(pred, FluxPipeline._pack_latents(noise - x0, batch, c, h, w))
+        for group in self.opt.param_groups:
+            group["lr"] = lr
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.modules.parameters(), 1.0)
+        self.opt.step()
+        return loss.item()
+
+    @torch.no_grad()
+    def update_ema(self, decay: float) -> None:
+        for ema, live in zip(self.ema.parameters(), self.modules.parameters(), strict=True):
+            ema.lerp_(live, 1 - decay)
+
+    def export(self) -> FluxPipeline:
+        """A pipeline with the EMA weights, every module in eval mode."""
+        transformer, clip, t5 = (copy.deepcopy(m).eval() for m in self.ema)
+        # A hint for loaders: the T5 length this model was trained with (FLUX.1's tokenizer says 512).
+        self.pipe.tokenizer_2.model_max_length = MAX_SEQUENCE_LENGTH
+        return FluxPipeline(transformer=transformer, text_encoder=clip, text_encoder_2=t5, vae=self.pipe.vae,
+                            tokenizer=self.pipe.tokenizer, tokenizer_2=self.pipe.tokenizer_2,
+                            scheduler=self.pipe.scheduler)  # fmt: skip
+
+
+def plot_losses(curves: dict[str, list[float]], path: Path) -> None:
+    """One log-scale panel per named loss curve (raw and smoothed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 3.5), squeeze=False)
+    for ax, (title, losses) in zip(axes[0], curves.items(), strict=True):
+        if losses:
+            window = max(1, len(losses) // 50)
+            smooth = np.convolve(losses, np.ones(window) / window, mode="valid")
+            ax.plot(losses, alpha=0.25, color="tab:blue")
+            ax.plot(np.arange(len(smooth)) + window - 1, smooth, color="tab:blue")
+        ax.set_title(title)
+        ax.set_xlabel("step")
+        ax.set_yscale("log")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def save(trainer: FlowTrainer, out: Path, stats: dict, curves: dict[str, list[float]]) -> None:
+    """Write the pipeline folder (EMA weights), training.json, the model card and loss.png."""
+    out.mkdir(parents=True, exist_ok=True)
+    trainer.export().save_pretrained(out, safe_serialization=True)
+    (out / "training.json").write_text(json.dumps(stats, indent=2) + "\n")
+    write_model_card(out, stats)
+    plot_losses(curves, out / "loss.png")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=TOY_MODEL_DIR)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--init", type=Path, help="continue from this saved model (skips the VAE stage)")
+    parser.add_argument("--vae-steps", type=int, default=600)
+    parser.add_argument("--steps", type=int, default=3000, help="transformer steps")
+    parser.add_argument(
+        "--decoder-steps", type=int, default=1200, help="decoder fine-tune steps (encoder frozen)"
+    )
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--scenes", type=int, default=30000, help="distinct training scenes (seeds 0..N-1)")
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--ema", type=float, default=0.998)
+    parser.add_argument("--checkpoint-every", type=int, default=500)
+    parser.add_argument("--max-minutes", type=float, default=55.0, help="hard stop for the whole run")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads; 1 is much faster than 2 when another process shares the 2 cores")  # fmt: skip
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    torch.set_num_threads(args.threads)
+    start = time.monotonic()
+    budget = 60 * args.max_minutes  # at most 25 % for the VAE, flow until 75 %, the decoder the rest
+
+    if args.init is None:
+        pipe = FluxPipeline(**build_components(args.seed))
+        vae_losses = train_vae(pipe.vae, args.vae_steps, args.batch, 2e-3, start + 0.25 * budget, args.seed)
+        raw = encode_latents(pipe.vae, args.scenes)
+        pipe.vae.register_to_config(shift_factor=float(raw.mean()), scaling_factor=float(1 / raw.std()))
+    else:  # continue training a saved model: its VAE and latent statistics stay as they are
+        pipe = FluxPipeline.from_pretrained(args.init, torch_dtype=torch.float32)
+        vae_losses = []
+        raw = encode_latents(pipe.vae, args.scenes)
+    captions = [make_scene(seed).caption for seed in range(args.scenes)]
+    trainer = FlowTrainer(pipe, raw, captions, args.lr, args.seed)
+    curves: dict[str, list[float]] = {"VAE (L1 + KL)": vae_losses, "flow matching (MSE)": []}
+    flow_losses = curves["flow matching (MSE)"]
+    stats: dict = {}
+    for step in (bar := tqdm(range(args.steps), desc="flow")):
+        flow_losses.append(trainer.step(args.batch, cosine_lr(step, args.steps, args.lr)))
+        trainer.update_ema(min(args.ema, (1 + step) / (10 + step)))
+        bar.set_postfix(loss=f"{np.mean(flow_losses[-100:]):.4f}")
+        done = step + 1 == args.steps or time.monotonic() > start + 0.75 * budget
+        if done or (step + 1) % args.checkpoint_every == 0:
+            stats = {
+                "seed": args.seed, "scenes": args.scenes, "batch": args.batch, "threads": args.threads,
+                "vae_steps": len(vae_losses), "vae_final_loss": float(np.mean(vae_losses[-50:])) if vae_losses else None,
+                "flow_steps": step + 1, "flow_steps_planned": args.steps,
+                "flow_final_loss": float(np.mean(flow_losses[-200:])),
+                "minutes": round((time.monotonic() - start) / 60, 1),
+                "max_sequence_length": MAX_SEQUENCE_LENGTH,
+                "vae_shift_factor": pipe.vae.config.shift_factor, "vae_scaling_factor": pipe.vae.config.scaling_factor,
+            }  # fmt: skip
+            save(trainer, args.out, stats, curves)
+        if done:
+            break
+    if args.decoder_steps:
+        decoder_losses = finetune_decoder(
+            pipe.vae, args.decoder_steps, args.batch, 1e-3, start + budget, args.seed
+        )
+        curves["decoder fine-tune (weighted L1)"] = decoder_losses
+        stats.update(
+            decoder_steps=len(decoder_losses), decoder_final_loss=float(np.mean(decoder_losses[-50:]))
+        )
+        stats["minutes"] = round((time.monotonic() - start) / 60, 1)
+        save(trainer, args.out, stats, curves)
+    logger.info("saved %s: %s", args.out, json.dumps(stats))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

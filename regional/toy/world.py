@@ -1,0 +1,179 @@
+"""The shapes world: deterministic scenes of coloured shapes with captions and ground-truth boxes.
+
+Conventions: images are ``SIZE`` x ``SIZE`` RGB, uint8. Boxes are normalised ``[x0, y0, x1, y1]`` with the
+origin at the top-left corner (as in ``regional.layout``). A scene object has two boxes: ``slot`` (the
+layout region it was placed in, aligned to the 16-px token grid) and ``bbox`` (the drawn shape itself).
+Sizes are absolute in pixels, so "a large red circle" means the same shape alone or in a crowded scene.
+Colours are saturated and backgrounds neutral, which keeps scoring by colour unambiguous.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from regional.layout import Layout, Region
+
+SIZE = 64
+"""Canvas side in pixels: 4 x 4 FLUX tokens of 16 px."""
+
+COLOURS: dict[str, tuple[int, int, int]] = {
+    "red": (220, 30, 30),
+    "green": (30, 170, 50),
+    "blue": (30, 70, 230),
+    "yellow": (240, 215, 20),
+    "purple": (150, 40, 190),
+}
+"""Object colours: saturated, pairwise far apart in RGB."""
+
+BACKGROUNDS: dict[str, tuple[int, int, int]] = {
+    "white": (245, 245, 245),
+    "gray": (128, 128, 128),
+    "black": (15, 15, 15),
+}
+"""Background colours: neutral (no saturation), so no background pixel is mistaken for an object."""
+
+SHAPES = ("circle", "square", "triangle")
+
+SIZES: dict[str, int] = {"small": 16, "large": 26}
+"""Shape side (diameter) in pixels."""
+
+SLOTS: dict[str, tuple[float, float, float, float]] = {
+    "left": (0.0, 0.0, 0.5, 1.0),
+    "right": (0.5, 0.0, 1.0, 1.0),
+    "top": (0.0, 0.0, 1.0, 0.5),
+    "bottom": (0.0, 0.5, 1.0, 1.0),
+    "top left": (0.0, 0.0, 0.5, 0.5),
+    "top right": (0.5, 0.0, 1.0, 0.5),
+    "bottom left": (0.0, 0.5, 0.5, 1.0),
+    "bottom right": (0.5, 0.5, 1.0, 1.0),
+    "centre": (0.25, 0.25, 0.75, 0.75),
+}
+"""Named positions as normalised boxes on the token grid."""
+
+ARRANGEMENTS: dict[int, list[tuple[str, ...]]] = {
+    2: [("left", "right"), ("top", "bottom"), ("top left", "bottom right"), ("top right", "bottom left")],
+    3: [("left", "top right", "bottom right"), ("right", "top left", "bottom left"),
+        ("top", "bottom left", "bottom right"), ("bottom", "top left", "top right")],
+    4: [("top left", "top right", "bottom left", "bottom right")],
+}  # fmt: skip
+"""Slot combinations for multi-object scenes; the slots of one arrangement do not overlap."""
+
+PHRASES = {"left": "on the left", "right": "on the right", "top": "at the top", "bottom": "at the bottom",
+           "centre": "in the centre"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SceneObject:
+    colour: str
+    shape: str
+    size: str
+    slot: str
+    """Name of the slot (a key of ``SLOTS``), or "anywhere" for free single objects."""
+    slot_box: tuple[float, float, float, float]
+    bbox: tuple[float, float, float, float]
+    """Normalised box of the drawn shape."""
+
+    @property
+    def phrase(self) -> str:
+        """Noun phrase, e.g. "a large red circle"."""
+        return f"a {self.size} {self.colour} {self.shape}"
+
+
+@dataclass(frozen=True)
+class Scene:
+    objects: tuple[SceneObject, ...]
+    background: str
+    caption: str
+
+    @property
+    def background_phrase(self) -> str:
+        return f"on a {self.background} background"
+
+    def render(self) -> np.ndarray:
+        """The image, shape (SIZE, SIZE, 3), uint8."""
+        return render(self)
+
+    def layout(self) -> Layout:
+        """Ground-truth layout: one region per object (its slot box) with its phrase as regional prompt."""
+        regions = [
+            Region(phrase=obj.phrase, prompt=f"{obj.phrase} {self.background_phrase}", box=obj.slot_box)
+            for obj in self.objects
+        ]
+        return Layout(width=SIZE, height=SIZE, base_prompt=self.caption, regions=regions,
+                      background_prompt=f"a {self.background} background")  # fmt: skip
+
+
+def _position_phrase(slot: str) -> str:
+    return PHRASES.get(slot, f"at the {slot}")
+
+
+def _caption(objects: list[SceneObject], background: str, relation: str | None) -> str:
+    phrases = [obj.phrase for obj in objects]
+    if relation is not None:
+        body = f"{phrases[0]} {relation} {phrases[1]}"
+    elif len(objects) == 1 and objects[0].slot == "anywhere":
+        body = phrases[0]
+    else:
+        parts = [f"{p} {_position_phrase(o.slot)}" for p, o in zip(phrases, objects, strict=True)]
+        body = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return f"{body} on a {background} background"
+
+
+def _place(rng: random.Random, colour: str, shape: str, size: str, slot: str) -> SceneObject:
+    side = SIZES[size] / SIZE
+    box = (0.0, 0.0, 1.0, 1.0) if slot == "anywhere" else SLOTS[slot]
+    x0, y0, x1, y1 = box
+    jitter = 3 / SIZE  # a few pixels around the slot centre
+    cx = min(max((x0 + x1) / 2 + rng.uniform(-jitter, jitter), x0 + side / 2), x1 - side / 2)
+    cy = min(max((y0 + y1) / 2 + rng.uniform(-jitter, jitter), y0 + side / 2), y1 - side / 2)
+    if slot == "anywhere":
+        cx, cy = rng.uniform(side / 2, 1 - side / 2), rng.uniform(side / 2, 1 - side / 2)
+    bbox = (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
+    return SceneObject(colour, shape, size, slot, box, bbox)
+
+
+def make_scene(seed: int, num_objects: int | None = None) -> Scene:
+    """The scene for ``seed``: same seed and count, same scene. ``num_objects`` in 1..4, random when None.
+
+    One-object scenes put the object at a named slot half the time and anywhere (caption without a
+    position) otherwise. Two-object scenes use "above" / "next to" relations a third of the time.
+    """
+    rng = random.Random(seed)
+    count = num_objects if num_objects is not None else rng.choice([1, 1, 2, 2, 3, 4])
+    if count not in (1, 2, 3, 4):
+        raise ValueError(f"num_objects must be in 1..4, got {count}")
+    background = rng.choice(list(BACKGROUNDS))
+    colours = rng.sample(list(COLOURS), count)
+    if count == 1:
+        slots: tuple[str, ...] = (rng.choice(["anywhere", rng.choice(list(SLOTS))]),)
+    else:
+        slots = rng.choice(ARRANGEMENTS[count])
+    objects = [
+        _place(rng, colour, rng.choice(SHAPES), rng.choice(list(SIZES)), slot)
+        for colour, slot in zip(colours, slots, strict=True)
+    ]
+    relation = None
+    if count == 2 and slots in (("left", "right"), ("top", "bottom")) and rng.random() < 1 / 3:
+        relation = "next to" if slots == ("left", "right") else "above"
+    return Scene(tuple(objects), background, _caption(objects, background, relation))
+
+
+def render(scene: Scene) -> np.ndarray:
+    """Draw ``scene``. Shape: (SIZE, SIZE, 3), uint8."""
+    image = Image.new("RGB", (SIZE, SIZE), BACKGROUNDS[scene.background])
+    draw = ImageDraw.Draw(image)
+    for obj in scene.objects:
+        x0, y0, x1, y1 = (v * SIZE for v in obj.bbox)
+        box = (x0, y0, x1 - 1, y1 - 1)
+        fill = COLOURS[obj.colour]
+        if obj.shape == "circle":
+            draw.ellipse(box, fill=fill)
+        elif obj.shape == "square":
+            draw.rectangle(box, fill=fill)
+        else:
+            draw.polygon([((x0 + x1) / 2, y0), (x1 - 1, y1 - 1), (x0, y1 - 1)], fill=fill)
+    return np.asarray(image, dtype=np.uint8)

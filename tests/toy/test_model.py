@@ -1,0 +1,84 @@
+"""The committed toy model: a standard FLUX pipeline folder that loads offline and draws the shapes world."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from regional import toy
+from regional.layout import Layout
+from regional.loading import TOY_MODEL_DIR, load_pipeline
+from regional.testing import tiny_tokenizers
+from regional.toy.evaluate import PLAIN, Settings, bench_scenes, evaluate, ground_truth, sample
+from regional.toy.score import score_scene
+from regional.toy.world import SIZE, Scene, SceneObject
+
+pytestmark = pytest.mark.skipif(
+    not (TOY_MODEL_DIR / "model_index.json").exists(), reason="toy model not trained (make toy-model)"
+)
+FOLDERS = ("transformer", "vae", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "scheduler")
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    torch.set_num_threads(1)
+    pipe = load_pipeline("toy", device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def test_folder_is_a_small_flux_pipeline_folder():
+    index = json.loads((TOY_MODEL_DIR / "model_index.json").read_text())
+    assert index["_class_name"] == "FluxPipeline"
+    assert all((TOY_MODEL_DIR / name).is_dir() for name in FOLDERS)
+    assert (TOY_MODEL_DIR / "README.md").exists()
+    size = sum(p.stat().st_size for p in TOY_MODEL_DIR.rglob("*") if p.is_file())
+    assert size < 16 * 2**20
+    assert not list(TOY_MODEL_DIR.rglob("*optimizer*"))
+
+
+def test_tokenizers_round_trip_and_modules_are_in_eval_mode(pipe):
+    clip, t5 = tiny_tokenizers()
+    for text in ("a large red circle on the left and a small blue square on the right", "a purple triangle"):
+        assert pipe.tokenizer(text).input_ids == clip(text).input_ids
+        assert pipe.tokenizer_2(text).input_ids == t5(text).input_ids
+    assert not any(m.training for m in (pipe.transformer, pipe.vae, pipe.text_encoder, pipe.text_encoder_2))
+    assert pipe.vae_scale_factor == 8
+
+
+def test_generates_a_deterministic_image(pipe):
+    layout = bench_scenes(2, 1)[0].layout()
+    first = sample(pipe, layout, [7], Settings())[0]
+    assert first.shape == (SIZE, SIZE, 3)
+    assert first.std() > 10  # it draws something, not a flat canvas
+    assert np.array_equal(first, sample(pipe, layout, [7], Settings())[0])
+
+
+@pytest.mark.slow
+def test_example_layout_draws_red_circle_left_blue_square_right(pipe):
+    """The README's first run (regional/toy/example_layout.json): colours on the right sides."""
+    layout = Layout.model_validate_json((Path(toy.__file__).parent / "example_layout.json").read_text())
+    objects = tuple(
+        SceneObject(colour, shape, "large", slot, box, box)
+        for colour, shape, slot, box in (("red", "circle", "left", (0.0, 0.0, 0.5, 1.0)),
+                                         ("blue", "square", "right", (0.5, 0.0, 1.0, 1.0)))
+    )  # fmt: skip
+    scene = Scene(objects, "white", layout.base_prompt)
+
+    def colours_right(settings: Settings) -> int:
+        images = sample(pipe, layout, range(8), settings)
+        return sum(all(obj.colour_ok for obj in score_scene(image, scene).objects) for image in images)
+
+    regional, plain = colours_right(Settings()), colours_right(PLAIN)
+    assert regional >= 4 and regional > plain, (regional, plain)
+
+
+@pytest.mark.slow
+def test_regional_beats_plain(pipe):
+    scenes = bench_scenes(2, 4) + bench_scenes(4, 3)
+    plain = evaluate(pipe, scenes, 2, ground_truth, PLAIN).as_dict()
+    regional = evaluate(pipe, scenes, 2, ground_truth, Settings()).as_dict()
+    assert regional["colour_accuracy"] >= plain["colour_accuracy"] + 0.15, (plain, regional)
+    assert regional["object_accuracy"] > plain["object_accuracy"], (plain, regional)

@@ -1,0 +1,54 @@
+"""The shapes world: deterministic scenes whose captions, layouts and pixels agree."""
+
+import numpy as np
+import pytest
+
+from regional.raster import TOKEN_PX
+from regional.testing import TINY_WORDS
+from regional.toy.world import BACKGROUNDS, COLOURS, SIZE, SLOTS, make_scene
+
+
+def test_same_seed_same_scene_and_pixels():
+    for seed in range(20):
+        assert make_scene(seed) == make_scene(seed)
+        assert np.array_equal(make_scene(seed).render(), make_scene(seed).render())
+    assert len({make_scene(seed).caption for seed in range(50)}) > 40
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 4])
+def test_ground_truth_matches_the_pixels(count):
+    for seed in range(40):
+        scene = make_scene(seed, count)
+        image = scene.render()
+        assert len(scene.objects) == count
+        assert (
+            len({obj.colour for obj in scene.objects}) == count
+        )  # distinct colours keep scoring unambiguous
+        for obj in scene.objects:
+            x0, y0, x1, y1 = obj.bbox
+            sx0, sy0, sx1, sy1 = obj.slot_box
+            assert sx0 - 1e-9 <= x0 < x1 <= sx1 + 1e-9 and sy0 - 1e-9 <= y0 < y1 <= sy1 + 1e-9
+            centre = image[int((y0 + y1) / 2 * SIZE), int((x0 + x1) / 2 * SIZE)]
+            assert tuple(centre) == COLOURS[obj.colour]
+            assert obj.phrase in scene.caption
+        corner = tuple(image[0, 0]) if count < 4 else None
+        assert corner is None or corner in {*BACKGROUNDS.values(), *COLOURS.values()}
+
+
+def test_slots_lie_on_the_token_grid_and_layouts_validate():
+    for box in SLOTS.values():
+        assert all((v * SIZE) % TOKEN_PX == 0 for v in box)
+    for seed in range(40):
+        layout = make_scene(seed).layout()
+        assert layout.width == layout.height == SIZE
+        assert [r.phrase for r in layout.regions] == [o.phrase for o in make_scene(seed).objects]
+
+
+def test_captions_use_only_known_words():
+    words = {w.strip(",") for seed in range(300) for w in make_scene(seed).caption.split()}
+    assert words <= set(TINY_WORDS)
+
+
+def test_bad_object_count_is_refused():
+    with pytest.raises(ValueError, match="num_objects"):
+        make_scene(0, 5)
