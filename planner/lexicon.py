@@ -115,6 +115,8 @@ _KINDS: dict[Shape, str] = {
     "umbrella guitar violin microphone sword torch",
     Shape(1.35, 0.26, "any"): "laptop book notebook computer monitor television tv keyboard suitcase "
     "backpack bag handbag briefcase painting picture poster mirror window sign frame map radio",
+    Shape(1.0, 0.3, "any"): "circle square triangle rectangle hexagon pentagon octagon diamond heart cross "
+    "ring disc oval sphere cube cone cylinder pyramid_shape",
     Shape(1.8, 0.14, "any"): "spoon fork knife pen pencil brush key banana_bunch loaf bread hotdog",
 }
 
@@ -125,6 +127,10 @@ DEFAULT_SHAPE = Shape(1.0, 0.3, "any")
 """Shape of a noun the lexicon does not know."""
 
 COMPOUND_HEADS: dict[str, str] = {
+    "town square": "plaza",  # a setting; a bare "square" is the shape
+    "city square": "plaza",
+    "market square": "plaza",
+    "public square": "plaza",
     "teddy bear": "teddy",
     "fire hydrant": "hydrant",
     "traffic light": "lamppost",

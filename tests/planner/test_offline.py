@@ -311,3 +311,15 @@ def test_heldout_eval_checks_report_real_problems() -> None:
         "negative",
         *["shape"] * 4,
     ]
+
+
+def test_geometric_shapes_are_objects_and_a_town_square_is_a_setting():
+    from planner import plan
+
+    shapes = plan("a large red circle on the left and a large blue square on the right", width=64, height=64)
+    assert [r.phrase for r in shapes.regions] == ["a large red circle", "a large blue square"]
+    left, right = (r.box for r in shapes.regions)
+    assert (left[0] + left[2]) / 2 < (right[0] + right[2]) / 2
+    town = plan("a town square with a fountain", width=512, height=512)
+    assert [r.phrase for r in town.regions] == ["a fountain"]
+    assert "town square" in (town.background_prompt or "")
