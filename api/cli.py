@@ -38,14 +38,18 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def curl_example(host: str, port: int, auth: bool) -> str:
+def curl_example(host: str, port: int, auth: bool, model: str | None = None) -> str:
+    """A working request for the model the worker loaded: the CPU models draw the 64 px shapes world."""
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     key = ' -H "Authorization: Bearer $REGIONAL_KEY"' if auth else ""
-    body = (
-        '{"layout": {"width": 256, "height": 256, "base_prompt": "a red circle and a blue square", '
-        '"regions": [{"prompt": "a red circle", "box": [0, 0, 0.5, 1]}, '
-        '{"prompt": "a blue square", "box": [0.5, 0, 1, 1]}]}, "steps": 8, "seed": 1}'
-    )
+    if model in ("toy", "tiny"):
+        prompt, size = (
+            "a large red circle on the left and a large blue square on the right on a white background",
+            64,
+        )
+    else:
+        prompt, size = "a red fox on the left, a snowy cabin on the right, northern lights above", 1024
+    body = f'{{"prompt": "{prompt}", "width": {size}, "height": {size}, "seed": 1}}'
     return (
         f"curl -s -X POST http://{shown}:{port}/v1/generations{key} -H 'Content-Type: application/json' "
         f"-H 'Prefer: wait=60' -d '{body}'"
@@ -77,7 +81,8 @@ def _announce_when_ready(
             note = " (no GPU: a CPU model, it draws small, rough images)" if w.get("device") == "cpu" else ""
             print(f"\nworker ready: model {w.get('model')!r} on {w.get('device')}{note}", flush=True)
             print(
-                f"API docs: http://{host}:{port}/docs\ntry:\n  {curl_example(host, port, auth)}\n", flush=True
+                f"API docs: http://{host}:{port}/docs\ntry:\n  {curl_example(host, port, auth, w.get('model'))}\n",
+                flush=True,
             )
             return
         if worker is not None and worker.poll() is not None:

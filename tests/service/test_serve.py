@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import socket
@@ -103,3 +104,5 @@ def test_serve_on_embedded_defaults(tmp_path) -> None:
             output, _ = process.communicate()
     assert "embedded Redis" in output and "worker ready: model 'tiny' on cpu" in output
     assert "curl -s -X POST http://127.0.0.1:" in output
+    printed = json.loads(output.split("-d '", 1)[1].split("'", 1)[0])
+    assert printed["width"] == printed["height"] == 64 and "red circle" in printed["prompt"]
