@@ -25,8 +25,8 @@ pipe = RegionalFluxPipeline.from_pretrained("regional/toy/model")
 ```
 
 or `--model toy` on the CLI. Prompts must use the world's words, e.g. "a large red circle on the left and a
-large blue square on the right on a white background"; canvas 64 x 64. Pass `max_sequence_length=48` (the
-training length; every caption of the world fits).
+large blue square on the right on a white background"; canvas 64 x 64. The pipeline uses 48 T5 tokens by
+itself (the tokenizer's `model_max_length`, the training length; every caption of the world fits).
 
 ## Training
 
