@@ -13,6 +13,7 @@ region), so no row of the mask is fully blocked (an all-False row would give NaN
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -100,6 +101,17 @@ class AttentionGroups:
         return replace(self, order=self.order.to(device), inverse=self.inverse.to(device))
 
 
+def _merge_adjacent(ranges: list[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+    """Join sorted [start, end) ranges that touch, so a group's keys are as few slices as possible."""
+    merged: list[tuple[int, int]] = []
+    for start, end in ranges:
+        if merged and merged[-1][1] == start:
+            merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return tuple(merged)
+
+
 def attention_groups(bits: torch.Tensor, text_len: int) -> AttentionGroups:
     """Group tokens by their region bits (see ``token_region_bits``); the first ``text_len`` are text tokens,
     which come first within their group."""
@@ -107,19 +119,13 @@ def attention_groups(bits: torch.Tensor, text_len: int) -> AttentionGroups:
     signatures, group_of = torch.unique(bits, return_inverse=True)
     is_image = (torch.arange(len(bits)) >= text_len).long()
     order = torch.argsort(group_of * 2 + is_image, stable=True)
-    counts = torch.bincount(group_of, minlength=len(signatures)).tolist()
-    starts = [sum(counts[:g]) for g in range(len(counts))]
-    query_ranges = tuple((s, s + c) for s, c in zip(starts, counts, strict=True))
-    key_ranges = []
-    for signature in signatures.tolist():
-        hits = [g for g, other in enumerate(signatures.tolist()) if other & signature]
-        merged: list[list[int]] = []
-        for g in hits:  # groups are in reordered position order, so adjacent hits merge
-            if merged and merged[-1][1] == query_ranges[g][0]:
-                merged[-1][1] = query_ranges[g][1]
-            else:
-                merged.append(list(query_ranges[g]))
-        key_ranges.append(tuple((a, b) for a, b in merged))
+    ends = list(itertools.accumulate(torch.bincount(group_of, minlength=len(signatures)).tolist()))
+    query_ranges = tuple(zip([0, *ends[:-1]], ends, strict=True))
+    signature_list = signatures.tolist()
+    key_ranges = tuple(
+        _merge_adjacent([query_ranges[g] for g, other in enumerate(signature_list) if other & signature])
+        for signature in signature_list
+    )
     text_ranges = []
     for g in range(len(signatures)):
         text_positions = order[query_ranges[g][0] : query_ranges[g][1]]
@@ -131,6 +137,6 @@ def attention_groups(bits: torch.Tensor, text_len: int) -> AttentionGroups:
         order=order,
         inverse=torch.argsort(order),
         query_ranges=query_ranges,
-        key_ranges=tuple(key_ranges),
+        key_ranges=key_ranges,
         text_ranges=tuple(text_ranges),
     )
