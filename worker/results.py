@@ -13,23 +13,36 @@ from typing import Any
 
 import fsspec
 
+S3_PROTOCOLS = frozenset({"s3", "s3a"})
+
 
 class ResultStore:
     def __init__(self, url: str) -> None:
         self.fs, self.root = fsspec.core.url_to_fs(url)
+        protocols = {self.fs.protocol} if isinstance(self.fs.protocol, str) else set(self.fs.protocol)
+        # S3 has no directories: s3fs's makedirs would only create the bucket when it is missing (hiding a
+        # misspelt RESULTS_URL, and failing on keys allowed only to put objects); a missing bucket must fail.
+        self._s3 = bool(protocols & S3_PROTOCOLS)
 
     def _path(self, sha256: str, suffix: str) -> str:
         if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
             raise ValueError(f"not a sha256 hex digest: {sha256!r}")
         return f"{self.root.rstrip('/')}/images/{sha256[:2]}/{sha256}{suffix}"
 
+    def _write(self, path: str, data: bytes, content_type: str) -> None:
+        if self._s3:  # one PUT each, atomic; the type is for anyone reading the bucket directly
+            self.fs.pipe_file(path, data, ContentType=content_type)
+        else:
+            self.fs.pipe_file(path, data)
+
     def put(self, png: bytes, metadata: dict[str, Any]) -> str:
-        """Store a PNG and its metadata; returns the PNG's sha256 (its address)."""
+        """Store a PNG and its metadata (metadata first: a PNG present has its JSON); returns its sha256."""
         sha256 = hashlib.sha256(png).hexdigest()
         path = self._path(sha256, ".png")
-        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-        self.fs.pipe_file(self._path(sha256, ".json"), json.dumps(metadata, indent=2).encode())
-        self.fs.pipe_file(path, png)
+        if not self._s3:
+            self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        self._write(self._path(sha256, ".json"), json.dumps(metadata, indent=2).encode(), "application/json")
+        self._write(path, png, "image/png")
         return sha256
 
     def get_png(self, sha256: str) -> bytes:
