@@ -16,7 +16,7 @@ from regional import Layout
 HEAVY_OVERLAP_IOU = 0.3
 """Two boxes with at least this IoU overlap heavily."""
 
-OVERLAP_ALLOWED = {"on", "front", "behind", "with", "in"}
+OVERLAP_ALLOWED = {"on", "front", "behind", "with", "in", "hold"}
 """Relations that imply overlapping boxes ("a cat on a sofa")."""
 
 

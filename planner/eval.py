@@ -29,6 +29,8 @@ from regional.raster import region_coverage
 PROMPTS_PATH = Path(__file__).with_name("eval_prompts.jsonl")
 HELDOUT_PATH = Path(__file__).with_name("eval_heldout.jsonl")
 """Prompts in the style of public benchmarks, written apart from the parser to measure it without bias."""
+FRESH_PATH = Path(__file__).with_name("eval_fresh.jsonl")
+"""Further unseen styles (spatial pairs, held objects, interiors, odd canvases, terse prompts)."""
 
 TOP_BAND = 0.4
 """A box whose centre lies above this (normalised y) counts as "in the upper part" of the image."""
@@ -41,7 +43,8 @@ class Case:
     expected: Expectation
     phrases: list[str]
     extra: dict = field(default_factory=dict)
-    """Optional layout checks: negative, background, exact_phrases, tall, wide, top, min_height, larger."""
+    """Optional layout checks: negative, background, exact_phrases, tall, wide, top, min_height, min_width,
+    larger, touch, apart."""
     width: int | None = None
     height: int | None = None
 
@@ -65,7 +68,31 @@ def load_cases(path: Path = PROMPTS_PATH) -> list[Case]:
     return cases
 
 
-EXTRA_CHECKS = {"negative", "background", "exact_phrases", "tall", "wide", "top", "min_height", "larger"}
+EXTRA_CHECKS = {
+    "negative", "background", "exact_phrases", "tall", "wide", "top", "min_height", "min_width", "larger",
+    "touch", "apart",
+}  # fmt: skip
+
+TOUCH_GAP = 0.02
+"""Boxes closer than this (share of the canvas's shorter side) count as touching (a held object and its holder)."""
+
+APART_SHARE = 0.25
+"""Boxes that must stay apart may share at most this much of the smaller box's area."""
+
+
+def _gap(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """Distance between two boxes (0 when they touch or overlap)."""
+    dx = max(0.0, max(a[0], b[0]) - min(a[2], b[2]))
+    dy = max(0.0, max(a[1], b[1]) - min(a[3], b[3]))
+    return max(dx, dy)
+
+
+def _shared(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """The intersection of two boxes as a share of the smaller one's area."""
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return w * h / smaller if smaller > 0 else 0.0
 
 
 def _pixel_boxes(layout: Layout) -> dict[str, list[tuple[float, float, float, float]]]:
@@ -124,6 +151,19 @@ def extra_problems(layout: Layout, extra: dict) -> list[Problem]:
         for _, (_, y0, _, y1) in each([name]):
             if y1 - y0 < share * layout.height:
                 problems.append(Problem("size", f'"{name}" is shorter than {share:.0%} of the canvas'))
+    for name, share in extra.get("min_width", {}).items():
+        for _, (x0, _, x1, _) in each([name]):
+            if x1 - x0 < share * layout.width:
+                problems.append(Problem("size", f'"{name}" is narrower than {share:.0%} of the canvas'))
+    short = min(layout.width, layout.height)
+    for a, b in extra.get("touch", []):
+        for _, box_a in each([a]):
+            if all(_gap(box_a, box_b) > TOUCH_GAP * short for _, box_b in each([b])):
+                problems.append(Problem("position", f'"{a}" should touch "{b}"'))
+    for a, b in extra.get("apart", []):
+        for _, box_a in each([a]):
+            if any(_shared(box_a, box_b) > APART_SHARE for _, box_b in each([b])):
+                problems.append(Problem("overlap", f'"{a}" and "{b}" should stay apart'))
     for big, small in extra.get("larger", []):
         area = {
             n: max(((b[2] - b[0]) * (b[3] - b[1]) for _, b in each([n])), default=0.0) for n in (big, small)
@@ -167,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         "--prompts",
         type=Path,
         default=PROMPTS_PATH,
-        help=f"JSONL of cases (held-out set: {HELDOUT_PATH.name})",
+        help=f"JSONL of cases (held-out sets: {HELDOUT_PATH.name}, {FRESH_PATH.name})",
     )
     parser.add_argument("--verbose", action="store_true", help="print every failing prompt and why")
     args = parser.parse_args(argv)

@@ -78,12 +78,16 @@ _KINDS: dict[Shape, str] = {
     Shape(1.35, 0.5, "ground"): "horse cow bull donkey zebra camel buffalo bison moose elk pony rhino "
     "rhinoceros hippo hippopotamus elephant",
     Shape(0.65, 0.85, "ground"): "giraffe ostrich",
+    Shape(0.6, 0.5, "ground"): "flamingo heron stork crane_bird",
+    Shape(1.1, 0.3, "ground"): "swan",
+    Shape(3.0, 0.35, "ground"): "bridge pier dock",
     Shape(1.1, 0.14, "sky"): "bird butterfly bee eagle parrot pigeon crow seagull dove bat dragonfly "
-    "hummingbird swan flamingo",
+    "hummingbird",
     Shape(1.9, 0.22, "sky"): "airplane plane jet helicopter drone ufo spaceship rocket",
     Shape(1.0, 0.2, "sky"): "sun moon balloon kite star planet earth",
     Shape(1.8, 0.2, "sky"): "cloud",
     Shape(2.6, 0.34, "sky"): "aurora comet galaxy nebula",
+    Shape(2.4, 0.4, "ground"): "skyline",
     Shape(2.0, 0.45, "sky"): "rainbow",
     Shape(1.7, 0.5, "ground"): "volcano iceberg",
     Shape(1.9, 0.36, "ground"): "car taxi truck van jeep suv tractor ambulance tank",
@@ -196,6 +200,7 @@ SUPPORTS = {
     "horse",
     "cart",
     "suitcase",
+    "cake",
 }
 """Objects that other objects sit on ("a cat on a sofa"): boxes may overlap them."""
 
@@ -301,6 +306,11 @@ SCENES = {
     "glacier",
     "bay",
     "pasture",
+    "paddock",
+    "picnic",
+    "nook",
+    "campsite",
+    "party",
 }
 """Nouns that name a setting rather than an object: they go to the background prompt, not to regions."""
 
@@ -643,3 +653,49 @@ MASS_NOUNS = {
     "smoke", "fire", "light", "fog", "mist", "steam", "foliage", "grass", "ice", "art", "text", "bread",
 }  # fmt: skip
 """Uncountable nouns: without a count or article they describe a neighbour instead of getting a region."""
+
+SPANS: dict[str, str] = {
+    "aurora": "top",
+    "galaxy": "top",
+    "nebula": "top",
+    "rainbow": "top",
+    "skyline": "bottom",
+}
+"""Things a person draws across most of the canvas width, in the band named (northern lights, a skyline)."""
+
+SPAN_WIDTH = 0.9
+"""Share of the canvas width a lone spanning object covers."""
+
+HELD_ALOFT = {"umbrella", "balloon", "kite", "torch", "flag", "lantern", "sign", "trophy", "parasol"}
+"""Held objects raised above the hand ("a woman holding an umbrella"); others hang at hand height."""
+
+BODY_PARTS = {
+    "back", "head", "shoulder", "shoulders", "lap", "hand", "hands", "arm", "arms", "nose", "paw", "paws",
+    "horn", "horns", "neck", "belly", "knee", "knees",
+}  # fmt: skip
+"""Parts named with a possessive ("on a horse's back"): the relation goes to the owner."""
+
+PART_OF: dict[str, set[str]] = {
+    "building": {"skyline", "city", "town"},
+    "skyscraper": {"skyline", "city"},
+    "tree": {"forest", "woods", "jungle", "park", "orchard"},
+    "wave": {"ocean", "sea", "beach"},
+    "peak": {"mountain", "mountains"},
+}
+"""Parts of a larger thing: "the buildings" after "a city skyline" name the skyline, not new objects."""
+
+TABLETOPS = {
+    "table",
+    "desk",
+    "counter",
+    "nightstand",
+    "dresser",
+    "cabinet",
+    "shelf",
+    "tray",
+    "plate",
+    "stool",
+}
+"""Furniture tops: what stands on one is drawn at most ``TABLETOP_LOAD`` times its height (a table lamp)."""
+
+TABLETOP_LOAD = 1.2

@@ -11,7 +11,9 @@ import re
 from dataclasses import dataclass, field
 
 from planner.lexicon import (
+    BODY_PARTS,
     COMPOUND_HEADS,
+    DEFAULT_SHAPE,
     DETERMINERS,
     GROUND_SURFACES,
     ING_NOUNS,
@@ -20,6 +22,7 @@ from planner.lexicon import (
     NON_OBJECTS,
     NUMBER_WORDS,
     OBJECT_SHAPES,
+    PART_OF,
     PLURAL_NAMES,
     SCENES,
     SIZE_WORDS,
@@ -51,7 +54,7 @@ RELATION_PATTERNS: list[tuple[str, str]] = [
     (r"inside|in|within|into|out of|through|down|across", "in"),
     (r"on|upon", "on"),
     (r"at", "at"),
-    (r"with|holding|carrying|and its|and their|having", "with"),
+    (r"with|and its|and their|having", "with"),
 ]
 """Relation phrases, longest first within a meaning; the subject is the noun phrase before, the target after."""
 
@@ -124,8 +127,10 @@ VERB_RELATIONS = {
     "mounting": "on",
     "flying": "fly",
     "walking": "with",
-    "holding": "with",
-    "carrying": "with",
+    "holding": "hold",
+    "carrying": "hold",
+    "clutching": "hold",
+    "grasping": "hold",
     "reading": "with",
     "eating": "with",
     "catching": "with",
@@ -226,6 +231,12 @@ STYLE_OF = re.compile(
     r"render(?:ing)?|sketch|shot|close-?up|view|scene|panorama|portrait|artwork|poster|cartoon|snapshot)\s+of\s+"
 )
 _NUMBER_RE = re.compile(r"^\d{1,2}$")
+HOLD_VERBS = tuple(verb for verb, meaning in VERB_RELATIONS.items() if meaning == "hold")
+"""Participles that put an object in the subject's hand; they take bare nouns too ("man holding umbrella")."""
+POSSESSIVE_PART = re.compile(rf"\b([a-z]+)'s (?:{'|'.join(sorted(BODY_PARTS))})\b")
+"""A part named by its owner ("a horse's back"): the owner is the object."""
+LOCATING = {"on", "in", "next", "front", "behind", "left", "right", "above", "below", "at"}
+"""Relations that locate a whole phrase: after "a cake with candles", "on a table" places the cake."""
 
 
 @dataclass
@@ -482,10 +493,14 @@ def _tokenise(text: str) -> list[tuple[str, str]]:
             markers.append((match.start(), match.end(), "rel", kind))
             taken.append((match.start(), match.end()))
     verbs = "|".join(VERB_FORMS)
+    holds = "|".join(HOLD_VERBS)
     for match in re.finditer(
-        rf"\b([a-z]{{3,}}ing|{verbs})\b(?=\s+(?:a|an|the|his|her|their|its|\d+|[a-z]+s)\b)", text
+        rf"\b([a-z]{{3,}}ing|{verbs})\b(?=\s+(?:a|an|the|his|her|their|its|\d+|[a-z]+s)\b)"
+        rf"|\b({holds})\b(?=\s+[a-z])",
+        text,
     ):
-        word = VERB_FORMS.get(match.group(1), match.group(1))
+        found = match.group(1) or match.group(2)
+        word = VERB_FORMS.get(found, found)
         if word in ING_NOUNS or any(s <= match.start() < e for s, e in taken):
             continue
         markers.append((match.start(), match.end(), "verb", word))
@@ -531,7 +546,7 @@ def parse_prompt(prompt: str) -> Scene:
     """Read ``prompt`` into a ``Scene``."""
     lowered = " ".join(prompt.lower().replace("’", "'").split())
     remaining, negatives = _find_negations(lowered)
-    items = _tokenise(_content(remaining))
+    items = _tokenise(POSSESSIVE_PART.sub(r"\1", _content(remaining)))
     objects: list[NounPhrase] = []
     relations: list[Relation] = []
     settings: list[str] = []
@@ -539,11 +554,14 @@ def parse_prompt(prompt: str) -> Scene:
     pending: str | None = None  # a relation waiting for its target
     pending_positions: set[str] = set()
     between_targets: list[int] = []
+    owners: list[int] = []  # "a cake with candles": the cake, which a later "on a table" places
+    list_owners: list[int] = []  # "a desk with a monitor, a keyboard and a mug": the desk, for the whole list
     last_was_np = placed = False
     for kind, value in items:
         if kind == "sep":
+            owners = []
             if value in {".", ";"}:
-                group, pending, pending_positions = [], None, set()
+                group, pending, pending_positions, list_owners = [], None, set(), []
             elif value == "," and pending is None:
                 group = [] if last_was_np else group
             last_was_np = False
@@ -596,8 +614,17 @@ def parse_prompt(prompt: str) -> Scene:
                 pending = None if pending != "with" else "with_scene"
             last_was_np = True
             continue
+        whole = _whole_of(phrase, objects, settings)
+        if whole == SETTING:  # "a full moon above the trees" of a forest: high in the picture
+            where = {"above": "top", "below": "bottom"}.get(pending or "")
+            for subject in group if where else []:
+                objects[subject].positions.add(where)
+            pending, last_was_np = None, True
+            continue
         earlier = [i for i, o in enumerate(objects) if o.head == phrase.head and not o.scene]
-        if earlier and re.match(r"(?:the|that|this|these|those|both)\b", phrase.text.strip()):
+        if whole is not None:
+            index = whole  # "the buildings" of "a city skyline"
+        elif earlier and re.match(r"(?:the|that|this|these|those|both)\b", phrase.text.strip()):
             index = earlier[-1]  # "the woman" names the woman mentioned before
             objects[index].positions |= phrase.positions | pending_positions
         else:
@@ -615,6 +642,7 @@ def parse_prompt(prompt: str) -> Scene:
             continue
         if pending == "with_scene":
             pending = None
+        in_list = pending is None and bool(list_owners)  # "a desk with a monitor, a keyboard and a mug"
         if pending and group:
             verb = pending[5:] if pending.startswith("verb:") else None
             new = index == len(objects) - 1 and index not in group
@@ -630,23 +658,29 @@ def parse_prompt(prompt: str) -> Scene:
                 meaning = VERB_RELATIONS.get(verb, "with")
                 if meaning == "fly":
                     relations += [Relation(index, "above", subject) for subject in group]
-                elif meaning == "with":
-                    relations += [Relation(index, "with", subject) for subject in group]
+                elif meaning in {"with", "hold"}:
+                    relations += [Relation(index, meaning, subject) for subject in group]
+                    owners = list_owners = list(group)
                 else:
                     relations += [Relation(subject, meaning, index) for subject in group]
             elif pending == "with":
                 for subject in group:
                     relations.append(Relation(index, "with", subject))
+                owners = list_owners = list(group)
             elif pending != "at":
-                for subject in group:
+                located = owners if owners and pending in LOCATING else group
+                for subject in located:
                     relations.append(Relation(subject, _normalise(pending), index))
+                owners = list_owners = []
             group = [index]
-            pending = None
+            pending, placed = None, True  # "a lamp on a nightstand and a painting": the painting starts anew
         elif pending is None and not last_was_np and group and not placed and items_sep_was_and(items, value):
             group.append(index)
         else:
             group, placed = [index], False
             pending = None
+        if in_list and index not in list_owners and _smaller(phrase, objects[list_owners[-1]]):
+            relations += [Relation(index, "with", owner) for owner in list_owners]
         last_was_np = True
     base_prompt = " ".join(remaining.replace(" ,", ",").split()).strip(" ,;") or prompt.strip()
     negative_heads = set()
@@ -663,6 +697,30 @@ def parse_prompt(prompt: str) -> Scene:
         negative_heads=negative_heads,
         settings=settings,
     )
+
+
+def _smaller(phrase: NounPhrase, owner: NounPhrase) -> bool:
+    """Whether ``phrase`` names something smaller than ``owner`` (a mug on a desk, not a chair)."""
+    shape, owner_shape = (OBJECT_SHAPES.get(p.head, DEFAULT_SHAPE) for p in (phrase, owner))
+    return shape.height * phrase.size < owner_shape.height * owner.size
+
+
+SETTING = -1
+"""``_whole_of``'s answer for a part of the setting."""
+
+
+def _whole_of(phrase: NounPhrase, objects: list[NounPhrase], settings: list[str]) -> int | None:
+    """The earlier object (index) or the setting (``SETTING``) that a definite part names: "the buildings"
+    after "a city skyline", "the trees" in "a forest". None when the phrase names something new."""
+    wholes = PART_OF.get(phrase.head)
+    if not wholes or not re.match(r"(?:the|these|those)\b", phrase.text.strip()):
+        return None
+    for index in reversed(range(len(objects))):
+        if objects[index].head in wholes:
+            return index
+    if any(singular(word) in wholes for text in settings for word in text.split()):
+        return SETTING
+    return None
 
 
 def items_sep_was_and(items: list[tuple[str, str]], np_text: str) -> bool:

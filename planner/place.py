@@ -12,8 +12,20 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from planner.lexicon import DEFAULT_SHAPE, OBJECT_SHAPES, RIDDEN, SUPPORTS, Shape
+from planner.lexicon import (
+    DEFAULT_SHAPE,
+    HELD_ALOFT,
+    OBJECT_SHAPES,
+    RIDDEN,
+    SPAN_WIDTH,
+    SPANS,
+    SUPPORTS,
+    TABLETOP_LOAD,
+    TABLETOPS,
+    Shape,
+)
 from planner.parse import Relation, Scene
+from planner.repair import iou
 
 GAP = 0.035
 """Gap between neighbouring boxes, in units of the shorter canvas side."""
@@ -39,14 +51,41 @@ SEATED = {
 }
 """Supports that objects sink into ("a cat on a sofa"): deeper overlap than a table top."""
 
+RIDER_SINK = 0.7
+"""At most this share of a rider's height sinks into its mount's box (a bird on a horse's back sits on top)."""
+
 DEPTH_STEP = 0.6
 """Rows of a crowd standing on the ground: each row sits this share of a box height above the one in front."""
+
+SKY_TOP = 0.06
+"""Top edge of a sky object lifted into the sky band (normalised y)."""
+
+SKY_SHARE = 0.6
+"""Share of the sky row's height that the ground row must leave free above its tallest column."""
 
 DEPTH_RAISE = 0.3
 """A crowded ground scene gets a back row of columns, raised by this share of their height."""
 
+CLEAR_IOU = 0.25
+"""A back-row box overlapping a front-row box this much (IoU) is raised further."""
+
+CLEAR_STEP = 0.02
+"""How far (normalised) a hidden back-row box is raised per step."""
+
+HAND_HEIGHT = 0.45
+"""Where a standing holder's hand is, as a share of its box height from the top."""
+
+HAND_REACH = 0.2
+"""How far a held object reaches into its holder's box, as a share of the holder's width."""
+
+TOKEN = 16
+"""Pixels per side of the sampler's latent token: every box must cover one whole token."""
+
+MIN_BOX = 2 * TOKEN
+"""Smallest box side in pixels: two tokens, so that some whole token lies inside wherever the box starts."""
+
 VERTICAL = {"on", "above", "below", "front", "behind"}
-HORIZONTAL = {"left", "right", "between", "next"}
+HORIZONTAL = {"left", "right", "between", "next", "hold"}
 
 Box = tuple[float, float, float, float]
 
@@ -162,6 +201,8 @@ def _vertical_edges(relations: list[Relation]) -> tuple[list[tuple[int, int, str
             horizontal.add((r.target, r.subject))
         elif r.kind == "between" and r.target2 is not None:
             horizontal |= {(r.target, r.subject), (r.subject, r.target2)}
+        elif r.kind == "hold":  # the held object beside the holder's hand, on the right
+            horizontal.add((r.target, r.subject))
     return vertical, horizontal
 
 
@@ -239,7 +280,8 @@ def place(scene: Scene, width: int, height: int) -> list[list[Box]]:
             above = [layer_of[a] for a, b in edges if b == m and a in layer_of]
             layer_of[m] = max(above) + 1 if above else 0
     kinds = {(a, b): k for a, b, k in vertical}
-    # 3. Sizes: supports at least as wide as what they carry.
+    # 3. Sizes: what stands on a table no taller than the table; supports as wide as what they carry.
+    _cap_tabletop_loads(entities, kinds, scene)
     for b in sorted({b for (_, b), kind in kinds.items() if kind == "on"}):
         loads = [x for (x, y), kind in kinds.items() if y == b and kind == "on"]
         load = sum(entities[x].extent[0] + GAP for x in loads) - GAP
@@ -266,7 +308,8 @@ def place(scene: Scene, width: int, height: int) -> list[list[Box]]:
                 kind = kinds.get((a, b))
                 low_h = entities[b].extent[1]
                 if kind == "on" and objects[b].head in RIDDEN:
-                    best = max(best, entities[b].cell[1] * RIDDEN[objects[b].head][1])
+                    sink = entities[b].cell[1] * RIDDEN[objects[b].head][1]
+                    best = max(best, min(sink, entities[a].extent[1] * RIDER_SINK))
                 elif kind == "on":
                     best = max(best, low_h * (0.5 if objects[b].head in SEATED else 0.1))
                 elif kind == "front":
@@ -301,15 +344,23 @@ def place(scene: Scene, width: int, height: int) -> list[list[Box]]:
         order = sorted(order, key=lambda c: (side(c), rank[c]))
     # 6. Fit: shrink everything to the canvas, or grow a sparse scene so its objects are not lost. Grounded
     # columns that would come out small side by side get two depth rows instead, as a person draws a street.
+    # Lone sky objects (the sun, northern lights) get a row of their own above the ground row.
     side_by_side = any(r.kind in HORIZONTAL for r in relations)  # "next to", "left of": keep one row
+    linked = {c for edge in col_edges for c in edge}
+    sky = _sky_columns(order, col_layers, entities, linked)
+    grounded_order = [c for c in order if c not in sky]
     back = set() if side_by_side else _back_row(order, col_layers, entities, measures, sx, sy)
-    rows = [[c for c in order if c not in back], [c for c in order if c in back]]
+    rows = [[c for c in grounded_order if c not in back], [c for c in grounded_order if c in back]]
+    sky_row = [c for c in order if c in sky]
 
     def row_width(row: list[int]) -> float:
         return (sum(measures[c][0] for c in row) + GAP * (len(row) - 1)) * sx
 
-    total_w = max(row_width(row) for row in rows if row)
+    total_w = max(row_width(row) for row in [*rows, sky_row] if row)
     max_h = max(measures[c][1] * (1 + DEPTH_RAISE * (c in back)) for c in order) * sy
+    if sky_row:  # the ground row stands below the sky row, which may reach a little over its tops
+        sky_h = max(measures[c][1] for c in sky_row) * SKY_SHARE
+        max_h = max(max_h, (max(measures[c][1] for c in grounded_order) + sky_h) * sy)
     fit = min((1 - 2 * MARGIN) / total_w, 0.9 / max_h)
     fill = max(total_w, max_h)
     anchored = any(e.positions & {"left", "right", "top", "bottom"} for e in entities)
@@ -330,6 +381,9 @@ def place(scene: Scene, width: int, height: int) -> list[list[Box]]:
     left_of = dict(
         zip(front, _spread([measures[c][0] * sx for c in front], [target(c) for c in front]), strict=True)
     )
+    if sky_row:
+        sky_lefts = _spread([measures[c][0] * sx for c in sky_row], [target(c) for c in sky_row])
+        left_of |= dict(zip(sky_row, sky_lefts, strict=True))
     if back_row:  # the back row stands in the gaps of the front row
         centres = [left_of[c] + measures[c][0] * sx / 2 for c in front]
         slots = _gap_slots(centres, len(back_row))
@@ -365,9 +419,129 @@ def place(scene: Scene, width: int, height: int) -> list[list[Box]]:
             for m in layer:
                 ew, eh = entities[m].extent
                 y0 = top + (tops[d] + layer_h - eh) * sy  # objects of a layer share a baseline
-                entities[m].boxes = _instances(entities[m], x, y0, sx, sy, width, height)
+                entities[m].boxes = _instances(entities[m], x, y0, sx, sy)
                 x += (ew + GAP) * sx
-    return [entity.boxes for entity in entities]
+    _clear_back_row(
+        [m for c in back for m in col_layers[c][0]], [m for c in front for m in col_layers[c][0]], entities
+    )
+    _span(entities, scene, horizontal)
+    _lift_to_sky(entities, relations)
+    _into_hands(entities, relations, scene)
+    return _fit_tokens([entity.boxes for entity in entities], width, height)
+
+
+def _clear_back_row(back: list[int], front: list[int], entities: list[_Entity]) -> None:
+    """Raise each back-row object in small steps until no front-row box hides most of it."""
+    front_boxes = [box for m in front for box in entities[m].boxes]
+    for m in back:
+        entity = entities[m]
+        while any(iou(b, f) >= CLEAR_IOU for b in entity.boxes for f in front_boxes):
+            rise = min(CLEAR_STEP, min(b[1] for b in entity.boxes) - MARGIN / 2)
+            if rise <= 0:
+                break
+            entity.boxes = [
+                (x0, round(y0 - rise, 4), x1, round(y1 - rise, 4)) for x0, y0, x1, y1 in entity.boxes
+            ]
+
+
+def _sky_columns(
+    order: list[int], col_layers: list[list[list[int]]], entities: list[_Entity], linked: set[int]
+) -> set[int]:
+    """Columns of lone sky objects free of left/right relations, when the scene also has ground columns."""
+    sky = {
+        c
+        for c in order
+        if len(col_layers[c]) == 1
+        and c not in linked
+        and all(entities[m].shape.zone == "sky" for m in col_layers[c][0])
+    }
+    return sky if len(sky) < len(order) else set()
+
+
+def _span(entities: list[_Entity], scene: Scene, horizontal: set[tuple[int, int]]) -> None:
+    """Stretch a lone spanning object (northern lights, a skyline) across most of the canvas width."""
+    sided = {i for edge in horizontal for i in edge}
+    margin = (1 - SPAN_WIDTH) / 2
+    for i, entity in enumerate(entities):
+        free = not entity.positions & {"left", "right"} and i not in sided
+        if scene.objects[i].head in SPANS and entity.count == 1 and free:
+            _, y0, _, y1 = entity.boxes[0]
+            entity.boxes = [(round(margin, 4), y0, round(1 - margin, 4), y1)]
+
+
+def _lift_to_sky(entities: list[_Entity], relations: list[Relation]) -> None:
+    """A sky object above something on the ground ("a full moon above the buildings") goes up into the sky
+    band rather than hanging just over the thing's top; moving it up only widens the gap between them."""
+    for r in relations:
+        entity = entities[r.subject]
+        if r.kind != "above" or entity.shape.zone != "sky" or entities[r.target].shape.zone == "sky":
+            continue
+        rise = min(box[1] for box in entity.boxes) - SKY_TOP
+        if rise > 0:
+            entity.boxes = [
+                (x0, round(y0 - rise, 4), x1, round(y1 - rise, 4)) for x0, y0, x1, y1 in entity.boxes
+            ]
+
+
+def _into_hands(entities: list[_Entity], relations: list[Relation], scene: Scene) -> None:
+    """Move each held object to its holder's hand: reaching into the holder's box at hand height, on the side
+    where it stands, raised above the hand when it is carried aloft (an umbrella, a balloon)."""
+    stacked = {i for r in relations if r.kind in VERTICAL for i in (r.subject, r.target)}
+    for r in relations:
+        held, holder = entities[r.subject], entities[r.target]
+        if r.kind != "hold" or held.count != 1 or holder.count != 1 or r.subject in stacked:
+            continue
+        hx0, hy0, hx1, hy1 = holder.boxes[0]
+        bx0, by0, bx1, by1 = held.boxes[0]
+        w, h = bx1 - bx0, by1 - by0
+        reach = HAND_REACH * (hx1 - hx0)
+        x0 = hx1 - reach if bx0 + bx1 >= hx0 + hx1 else hx0 + reach - w
+        hand = hy0 + HAND_HEIGHT * (hy1 - hy0)
+        y0 = hand - h if scene.objects[r.subject].head in HELD_ALOFT else hand - h / 2
+        x0, y0 = min(max(0.0, x0), 1.0 - w), min(max(0.0, y0), 1.0 - h)
+        held.boxes = [tuple(round(v, 4) for v in (x0, y0, x0 + w, y0 + h))]
+
+
+def _fit_tokens(boxes: list[list[Box]], width: int, height: int) -> list[list[Box]]:
+    """Grow boxes smaller than ``MIN_BOX`` pixels so that each covers a whole token; boxes that were apart
+    before growing and now overlap are split along the line between them (small canvases)."""
+    grown = [[_grow(box, width, height) for box in boxes_of] for boxes_of in boxes]
+    flat = [(i, j) for i, boxes_of in enumerate(boxes) for j in range(len(boxes_of))]
+    for n, (i, j) in enumerate(flat):
+        for k, m in flat[n + 1 :]:
+            a, b = boxes[i][j], boxes[k][m]
+            if _apart(a, b) and not _apart(grown[i][j], grown[k][m]):
+                grown[i][j], grown[k][m] = _split(a, b, grown[i][j], grown[k][m], width, height)
+    return grown
+
+
+def _grow(box: Box, width: int, height: int) -> Box:
+    x0, y0, x1, y1 = box
+    w, h = max(x1 - x0, MIN_BOX / width), max(y1 - y0, MIN_BOX / height)
+    x0, y0 = min(max(0.0, x0), 1.0 - w), min(max(0.0, y0), 1.0 - h)
+    return tuple(round(v, 4) for v in (x0, y0, min(1.0, x0 + w), min(1.0, y0 + h)))
+
+
+def _apart(a: Box, b: Box) -> bool:
+    """Whether two boxes share no area."""
+    return min(a[2], b[2]) <= max(a[0], b[0]) or min(a[3], b[3]) <= max(a[1], b[1])
+
+
+def _split(a: Box, b: Box, grown_a: Box, grown_b: Box, width: int, height: int) -> tuple[Box, Box]:
+    """Part two grown boxes at a token line between their original boxes ``a`` and ``b``, each keeping at
+    least ``MIN_BOX`` pixels on its side."""
+    axis = 1 if min(a[3], b[3]) <= max(a[1], b[1]) else 0  # 1: one above the other
+    size = height if axis else width
+    first, second = (grown_a, grown_b) if a[axis] <= b[axis] else (grown_b, grown_a)
+    low, high = (a, b) if a[axis] <= b[axis] else (b, a)
+    line = (low[axis + 2] + high[axis]) / 2 * size
+    line = min(max(round(line / TOKEN) * TOKEN, MIN_BOX), size - MIN_BOX) / size
+    first, second = list(first), list(second)
+    first[axis + 2], first[axis] = line, min(first[axis], line - MIN_BOX / size)
+    second[axis], second[axis + 2] = line, max(second[axis + 2], line + MIN_BOX / size)
+    first_box = tuple(round(v, 4) for v in first)
+    second_box = tuple(round(v, 4) for v in second)
+    return (first_box, second_box) if a[axis] <= b[axis] else (second_box, first_box)
 
 
 def _row_sizes(entity: _Entity) -> list[int]:
@@ -380,12 +554,9 @@ def _row_sizes(entity: _Entity) -> list[int]:
     return sizes
 
 
-def _instances(
-    entity: _Entity, x0: float, y0: float, sx: float, sy: float, width: int, height: int
-) -> list[Box]:
+def _instances(entity: _Entity, x0: float, y0: float, sx: float, sy: float) -> list[Box]:
     (w, h), (cols, rows) = entity.cell, entity.grid
     gap = GAP * min(1.0, h * 3)
-    min_w, min_h = 32 / width, 32 / height
     boxes: list[Box] = []
     for row, in_row in enumerate(_row_sizes(entity)):
         shift = (cols - in_row) * (w + gap) / 2  # centre a short row
@@ -394,20 +565,30 @@ def _instances(
         for col in range(in_row):
             bx0 = x0 + (shift + col * (w + gap)) * sx
             by0 = y0 + row * entity.row_step * sy
-            bw, bh = max(w * sx, min_w), max(h * sy, min_h)
+            bw, bh = w * sx, h * sy
             bx0 = min(max(0.0, bx0), 1.0 - bw)
             by0 = min(max(0.0, by0), 1.0 - bh)
             boxes.append(tuple(round(v, 4) for v in (bx0, by0, min(1.0, bx0 + bw), min(1.0, by0 + bh))))
     return boxes
 
 
+def _cap_tabletop_loads(entities: list[_Entity], kinds: dict[tuple[int, int], str], scene: Scene) -> None:
+    """A lamp on a nightstand is a table lamp: no taller than ``TABLETOP_LOAD`` times its support."""
+    for (load, support), kind in kinds.items():
+        if kind == "on" and scene.objects[support].head in TABLETOPS:
+            most = TABLETOP_LOAD * entities[support].cell[1]
+            if entities[load].cell[1] > most:
+                entities[load].scale *= most / entities[load].cell[1]
+
+
 def _size_riders(entities: list[_Entity], kinds: dict[tuple[int, int], str], scene: Scene) -> None:
-    """A rider is sized against its mount ("an astronaut riding a horse": the horse is the larger box)."""
+    """A rider is sized against its mount ("an astronaut riding a horse": the horse is the larger box);
+    small riders keep their own size."""
     for (rider, mount), kind in kinds.items():
         head = scene.objects[mount].head
         if kind == "on" and head in RIDDEN and entities[rider].count == 1:
             ratio = RIDDEN[head][0] * entities[mount].cell[1] / entities[rider].cell[1]
-            entities[rider].scale *= ratio
+            entities[rider].scale *= min(1.0, ratio)  # a bird on a horse's back stays a bird's size
 
 
 def _gap_slots(centres: list[float], count: int) -> list[float | None]:
@@ -444,7 +625,8 @@ def _back_row(
     back: set[int] = set()
     widths = {c: measures[c][0] for c in order}
     most = max(1, (len(order) - 1) // 2)  # fewer than the front row, so each stands in a gap
-    for c in sorted(order, key=lambda c: -widths[c]):
+    single = [c for c in order if all(entities[m].count == 1 for layer in col_layers[c] for m in layer)]
+    for c in sorted(single, key=lambda c: -widths[c]):  # a row of several would not fit in one gap
         fits = sum(widths[b] for b in back) + widths[c] <= sum(widths.values()) / 2 + 1e-9
         if len(back) < most and (fits or not back):
             back.add(c)
