@@ -177,6 +177,41 @@ def tiny_tokenizers() -> tuple[PreTrainedTokenizerFast, PreTrainedTokenizerFast]
     return clip, t5
 
 
+def tiny_text_encoders(
+    clip_tokenizer, t5_tokenizer, dim: int = 32, ff: int = 37, t5_head_dim: int = 8, t5_buckets: int = 8
+) -> tuple[CLIPTextModel, T5EncoderModel]:
+    """A 2-layer CLIP text model and T5 encoder of width ``dim`` for the given tokenizers (random weights)."""
+    clip = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=clip_tokenizer.vocab_size,
+            hidden_size=dim,
+            intermediate_size=ff,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            projection_dim=dim,
+            max_position_embeddings=77,
+            bos_token_id=clip_tokenizer.bos_token_id,
+            eos_token_id=clip_tokenizer.eos_token_id,
+            pad_token_id=clip_tokenizer.pad_token_id,
+        )
+    )
+    t5 = T5EncoderModel(
+        T5Config(
+            vocab_size=t5_tokenizer.vocab_size,
+            d_model=dim,
+            d_kv=t5_head_dim,
+            d_ff=ff,
+            num_layers=2,
+            num_heads=4,
+            relative_attention_num_buckets=t5_buckets,
+            dropout_rate=0.0,
+            pad_token_id=t5_tokenizer.pad_token_id,
+            eos_token_id=t5_tokenizer.eos_token_id,
+        )
+    )
+    return clip, t5
+
+
 def tiny_flux_components(seed: int = 0, guidance_embeds: bool = True, **transformer_config) -> dict:
     """Components of a FluxPipeline at toy sizes, weights drawn from ``seed``, all in eval mode.
 
@@ -199,31 +234,7 @@ def tiny_flux_components(seed: int = 0, guidance_embeds: bool = True, **transfor
         "guidance_embeds": guidance_embeds,
     }
     transformer = FluxTransformer2DModel(**{**config, **transformer_config})
-    clip_config = CLIPTextConfig(
-        vocab_size=clip_tokenizer.vocab_size,
-        hidden_size=32,
-        intermediate_size=37,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        projection_dim=32,
-        max_position_embeddings=77,
-        bos_token_id=clip_tokenizer.bos_token_id,
-        eos_token_id=clip_tokenizer.eos_token_id,
-        pad_token_id=clip_tokenizer.pad_token_id,
-    )
-    text_encoder = CLIPTextModel(clip_config)
-    t5_config = T5Config(
-        vocab_size=t5_tokenizer.vocab_size,
-        d_model=32,
-        d_kv=8,
-        d_ff=37,
-        num_layers=2,
-        num_heads=4,
-        relative_attention_num_buckets=8,
-        pad_token_id=t5_tokenizer.pad_token_id,
-        eos_token_id=t5_tokenizer.eos_token_id,
-    )
-    text_encoder_2 = T5EncoderModel(t5_config)
+    text_encoder, text_encoder_2 = tiny_text_encoders(clip_tokenizer, t5_tokenizer)
     vae = AutoencoderKL(
         in_channels=3,
         out_channels=3,

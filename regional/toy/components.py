@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import torch
 from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxTransformer2DModel
-from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
 
-from regional.testing import tiny_tokenizers
+from regional.testing import tiny_text_encoders, tiny_tokenizers
 
 LATENT_CHANNELS = 16
 TEXT_DIM = 64
@@ -59,33 +58,8 @@ def build_components(seed: int = 0) -> dict:
     """All components of a FluxPipeline, weights drawn from ``seed``, in train mode."""
     clip_tokenizer, t5_tokenizer = tiny_tokenizers()
     torch.manual_seed(seed)
-    clip = CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=clip_tokenizer.vocab_size,
-            hidden_size=TEXT_DIM,
-            intermediate_size=128,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            projection_dim=TEXT_DIM,
-            max_position_embeddings=77,
-            bos_token_id=clip_tokenizer.bos_token_id,
-            eos_token_id=clip_tokenizer.eos_token_id,
-            pad_token_id=clip_tokenizer.pad_token_id,
-        )
-    )
-    t5 = T5EncoderModel(
-        T5Config(
-            vocab_size=t5_tokenizer.vocab_size,
-            d_model=TEXT_DIM,
-            d_kv=16,
-            d_ff=128,
-            num_layers=2,
-            num_heads=4,
-            relative_attention_num_buckets=16,
-            dropout_rate=0.0,
-            pad_token_id=t5_tokenizer.pad_token_id,
-            eos_token_id=t5_tokenizer.eos_token_id,
-        )
+    clip, t5 = tiny_text_encoders(
+        clip_tokenizer, t5_tokenizer, dim=TEXT_DIM, ff=128, t5_head_dim=16, t5_buckets=16
     )
     return {
         "transformer": build_transformer(),

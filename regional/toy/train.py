@@ -52,28 +52,38 @@ def cosine_lr(step: int, total: int, base: float, warmup: int = 100) -> float:
     return base * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
 
 
-def train_vae(vae, steps: int, batch: int, lr: float, deadline: float, seed: int) -> list[float]:
-    """Fit the autoencoder on freshly rendered scenes (seeds from 10**9 up, apart from the transformer's)."""
-    vae.train()
-    opt = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0)
-    losses = []
-    latent_elements = vae.config.latent_channels * (SIZE // 8) ** 2
+def _fit(params, steps: int, lr: float, deadline: float, seed: int, desc: str, loss_at) -> list[float]:
+    """AdamW with a cosine schedule on ``loss_at(step)`` for ``steps`` steps or until ``deadline``."""
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    losses: list[float] = []
     torch.manual_seed(seed)
-    for step in (bar := tqdm(range(steps), desc="vae")):
+    for step in (bar := tqdm(range(steps), desc=desc)):
         for group in opt.param_groups:
             group["lr"] = cosine_lr(step, steps, lr)
-        x = render_batch(range(10**9 + step * batch, 10**9 + (step + 1) * batch))
-        posterior = vae.encode(x).latent_dist
-        recon = vae.decode(posterior.sample()).sample
-        loss = (recon - x).abs().mean() + 1e-4 * posterior.kl().mean() / latent_elements
+        loss = loss_at(step)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         losses.append(loss.item())
         bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
         if time.monotonic() > deadline:
-            logger.warning("vae stage stopped at step %d by the time limit", step + 1)
+            logger.warning("%s stage stopped at step %d by the time limit", desc, step + 1)
             break
+    return losses
+
+
+def train_vae(vae, steps: int, batch: int, lr: float, deadline: float, seed: int) -> list[float]:
+    """Fit the autoencoder on freshly rendered scenes (seeds from 10**9 up, apart from the transformer's)."""
+    latent_elements = vae.config.latent_channels * (SIZE // 8) ** 2
+
+    def loss_at(step: int) -> torch.Tensor:
+        x = render_batch(range(10**9 + step * batch, 10**9 + (step + 1) * batch))
+        posterior = vae.encode(x).latent_dist
+        recon = vae.decode(posterior.sample()).sample
+        return (recon - x).abs().mean() + 1e-4 * posterior.kl().mean() / latent_elements
+
+    vae.train()
+    losses = _fit(vae.parameters(), steps, lr, deadline, seed, "vae", loss_at)
     vae.eval()
     return losses
 
@@ -83,27 +93,17 @@ def finetune_decoder(vae, steps: int, batch: int, lr: float, deadline: float, se
 
     Loss: L1 weighted 5x on object pixels (saturated ones), which the background otherwise outweighs.
     """
-    vae.eval()
-    vae.decoder.train()
-    opt = torch.optim.AdamW(vae.decoder.parameters(), lr=lr, weight_decay=0.0)
-    losses = []
-    torch.manual_seed(seed)
-    for step in (bar := tqdm(range(steps), desc="decoder")):
-        for group in opt.param_groups:
-            group["lr"] = cosine_lr(step, steps, lr)
+
+    def loss_at(step: int) -> torch.Tensor:
         x = render_batch(range(2 * 10**9 + step * batch, 2 * 10**9 + (step + 1) * batch))
         with torch.no_grad():
             latents = vae.encode(x).latent_dist.mode()
         weight = 1 + 4 * ((x.amax(1, keepdim=True) - x.amin(1, keepdim=True)) > 0.4).float()
-        loss = ((vae.decode(latents).sample - x).abs() * weight).mean() / weight.mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-        bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
-        if time.monotonic() > deadline:
-            logger.warning("decoder stage stopped at step %d by the time limit", step + 1)
-            break
+        return ((vae.decode(latents).sample - x).abs() * weight).mean() / weight.mean()
+
+    vae.eval()
+    vae.decoder.train()
+    losses = _fit(vae.decoder.parameters(), steps, lr, deadline, seed, "decoder", loss_at)
     vae.eval()
     return losses
 
