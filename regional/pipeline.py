@@ -136,8 +136,9 @@ class RegionalFluxPipeline(FluxPipeline):
             inject_steps: regional control in the first T steps (0 = plain FLUX with the base prompt).
             double_inject_interval / single_inject_interval: inject in every k-th double / single block.
             double_inject_blocks / single_inject_blocks: explicit block indices instead of an interval.
-            true_cfg_scale: > 1 with ``layout.negative_prompt`` runs an extra plain-FLUX pass with the
-                negative prompt (true classifier-free guidance, twice the cost), as FluxPipeline does.
+            true_cfg_scale: > 1 runs an extra plain-FLUX pass per step with ``layout.negative_prompt``, or
+                with the empty prompt when there is none (true classifier-free guidance, twice the cost).
+                For models trained without guidance distillation; FLUX.1-dev uses ``guidance_scale``.
             region_token_margin: padding tokens kept after each regional prompt; None pads every regional
                 prompt to ``max_sequence_length`` like the authors' code (slower, closer to their outputs).
             region_attention: "grouped" (default: one attention per group of tokens sharing regions, no
@@ -209,14 +210,16 @@ class RegionalFluxPipeline(FluxPipeline):
             max_sequence_length=max_sequence_length,
             lora_scale=lora_scale,
         )
-        do_true_cfg = true_cfg_scale > 1 and layout.negative_prompt is not None
+        # Unlike FluxPipeline, a scale > 1 without a negative prompt guides against the empty prompt rather
+        # than being ignored: the caller asked for guidance.
+        do_true_cfg = true_cfg_scale > 1
         if layout.negative_prompt is not None and not do_true_cfg:
             logger.info(
                 "negative_prompt takes effect only with true_cfg_scale > 1 (FLUX is guidance-distilled)"
             )
         if do_true_cfg:
             negative_prompt_embeds, negative_pooled_prompt_embeds, negative_text_ids = self.encode_prompt(
-                prompt=layout.negative_prompt,
+                prompt=layout.negative_prompt or "",
                 prompt_2=None,
                 device=device,
                 num_images_per_prompt=batch,

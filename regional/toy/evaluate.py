@@ -26,8 +26,9 @@ Method = Callable[[Scene], Layout | None]
 
 @dataclass(frozen=True)
 class Settings:
-    """Regional knobs passed to the pipeline; None takes the model's defaults (FLUX.1-dev's)."""
+    """Sampling knobs passed to the pipeline; None takes the model's defaults (FLUX.1-dev's)."""
 
+    guidance_scale: float | None = None
     base_ratio: float | None = None
     inject_steps: int | None = None
     double_inject_interval: int | None = None

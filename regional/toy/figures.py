@@ -55,19 +55,30 @@ def sample_grid(pipe, path: Path, steps: int | None, max_sequence_length: int, p
 
 
 def plot_sweep(results: list[dict], path: Path) -> None:
-    """Object accuracy against seam for every swept setting (the paper's trade-off)."""
+    """The paper's ablation as curves: object accuracy and seam against injected steps, one line per base
+    ratio; then the block-interval and guidance variants as bars against the defaults."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(8, 5.5))
-    points = [(r["seam"], r["object_accuracy"], r["settings"]) for r in results if r["seam"] is not None]
-    xs, ys, labels = zip(*points, strict=True) if points else ((), (), ())
-    ax.scatter(xs, [100 * y for y in ys], color="tab:blue")
-    for x, y, label in points:
-        ax.annotate(label.replace("_inject", "").replace("_interval", "").replace(", ", "\n"), (x, 100 * y),
-                    fontsize=6, xytext=(3, 3), textcoords="offset points")  # fmt: skip
-    ax.set_xlabel("seam: mean RGB step across region borders on background (lower = smoother)")
-    ax.set_ylabel("object accuracy, % (2 and 4 objects, ground-truth boxes)")
-    ax.set_title("Regional control versus seams (base ratio, injected steps, block intervals)")
-    ax.grid(alpha=0.3)
+    fig, (acc_ax, seam_ax, bar_ax) = plt.subplots(1, 3, figsize=(15, 4.5))
+    grid = [r for r in results if set(r["knobs"]) == {"base_ratio", "inject_steps"}]
+    for ratio in sorted({r["knobs"]["base_ratio"] for r in grid}):
+        line = sorted((r["knobs"]["inject_steps"], r) for r in grid if r["knobs"]["base_ratio"] == ratio)
+        steps = [t for t, _ in line]
+        acc_ax.plot(
+            steps, [100 * r["object_accuracy"] for _, r in line], marker="o", label=f"base ratio {ratio}"
+        )
+        seam_ax.plot(steps, [r["seam"] or 0.0 for _, r in line], marker="o", label=f"base ratio {ratio}")
+    acc_ax.set(xlabel="injected steps T", ylabel="object accuracy, % (2 + 4 objects)",
+               title="Regional control (higher = better)")  # fmt: skip
+    seam_ax.set(xlabel="injected steps T", ylabel="mean RGB step across region borders",
+                title="Seams (lower = smoother)")  # fmt: skip
+    others = [r for r in results if r not in grid]
+    labels = [r["settings"].replace("_inject_interval", " interval") for r in others]
+    bar_ax.barh(labels, [100 * r["object_accuracy"] for r in others], color="tab:gray")
+    bar_ax.set(xlabel="object accuracy, %", title="Block intervals and guidance (others at defaults)")
+    bar_ax.tick_params(axis="y", labelsize=7)
+    for ax in (acc_ax, seam_ax):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -206,10 +206,15 @@ def test_half_precision_runs(dtype):
     assert out.dtype == dtype and torch.isfinite(out.float()).all()
 
 
-def test_pil_output_and_negative_prompt_with_true_cfg(pipe):
-    lay = Layout.model_validate({**layout(("a red circle", LEFT)).model_dump(), "negative_prompt": "birds"})
-    images = pipe(layout=lay, num_inference_steps=2, true_cfg_scale=2.0, num_images_per_prompt=2).images
-    assert len(images) == 2 and images[0].size == (W, H)
+@pytest.mark.parametrize("negative", ["birds", None])
+def test_true_cfg_matches_flux_with_the_negative_or_empty_prompt(pipe, negative):
+    lay = Layout.model_validate({**layout(("a red circle", LEFT)).model_dump(), "negative_prompt": negative})
+    plain = latents(pipe, lay, inject_steps=0, true_cfg_scale=2.0)
+    reference = stock(pipe, lay.base_prompt, negative_prompt=negative or "", true_cfg_scale=2.0)
+    assert torch.allclose(plain, reference, atol=1e-5)
+    assert (plain - latents(pipe, lay, inject_steps=0)).abs().max() > 1e-3  # guidance changed the image
+    regional = pipe(layout=lay, num_inference_steps=2, true_cfg_scale=2.0, num_images_per_prompt=2).images
+    assert len(regional) == 2 and regional[0].size == (W, H)
 
 
 def test_processors_are_reinstalled_after_being_replaced(pipe):
