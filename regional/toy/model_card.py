@@ -37,15 +37,36 @@ distillation, as FLUX.1-dev was made: given guidance g, the transformer learns t
 classifier-free guidance with scale 1 + 0.5 (g - 1) gives from two passes of the frozen flow model, so
 `guidance_scale` (default 3.5) works as on FLUX.1-dev and costs nothing extra.
 
+Last run: `{command}`
+
 | | |
 |---|---|
 {rows}
 
-Loss curves: `loss.png`.
+{history}Loss curves of the last run: `loss.png`; every run's arguments and losses: `training.json`.
 """
 
 
+def command(args: dict) -> str:
+    """The command line that ``args`` (a run's recorded arguments) came from."""
+    flags = " ".join(f"--{key.replace('_', '-')} {value}" for key, value in args.items() if value != "None")
+    return f"python -m regional.toy.train {flags}"
+
+
 def write_model_card(folder: Path, stats: dict) -> None:
-    """Write ``folder/README.md`` with the training statistics ``stats``."""
-    rows = "\n".join(f"| {key} | {value} |" for key, value in stats.items())
-    (folder / "README.md").write_text(CARD.format(rows=rows))
+    """Write ``folder/README.md`` from ``stats`` (training.json: the last run, ``history`` the earlier ones)."""
+    rows = "\n".join(f"| {k} | {v} |" for k, v in stats.items() if k not in ("args", "history"))
+    history = stats.get("history", [])
+    lines = [
+        f"{i}. `{command(run['args'])}`" if "args" in run else f"{i}. {run.get('commands', 'unrecorded')}"
+        for i, run in enumerate(history, 1)
+    ]
+    earlier = (
+        f"Continued from {len(history)} earlier run(s), {stats.get('minutes_total')} minutes in all:\n\n"
+        + "\n".join(lines)
+        + "\n\n"
+        if history
+        else ""
+    )
+    text = CARD.format(command=command(stats.get("args", {})), rows=rows, history=earlier)
+    (folder / "README.md").write_text(text)

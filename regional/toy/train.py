@@ -323,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     # decoder the rest.
     budget = 60 * args.max_minutes
 
+    history: list[dict] = []  # the runs this one continues, oldest first
     if args.init is None:
         pipe = FluxPipeline(**build_components(args.seed))
         vae_losses = train_vae(pipe.vae, args.vae_steps, args.batch, 2e-3, start + 0.25 * budget, args.seed)
@@ -332,6 +333,9 @@ def main(argv: list[str] | None = None) -> int:
         pipe = FluxPipeline.from_pretrained(args.init, torch_dtype=torch.float32)
         vae_losses = []
         raw = encode_latents(pipe.vae, args.scenes)
+        record = args.init / "training.json"
+        previous = json.loads(record.read_text()) if record.exists() else {"minutes": 0, "note": "unrecorded"}
+        history = previous.pop("history", []) + [previous]
     captions = [make_scene(seed).caption for seed in range(args.scenes)]
     trainer = FlowTrainer(pipe, raw, captions, args.lr, args.seed, args.caption_dropout)
     curves: dict[str, list[float]] = {"VAE (L1 + KL)": vae_losses}
@@ -340,7 +344,12 @@ def main(argv: list[str] | None = None) -> int:
         "vae_steps": len(vae_losses), "vae_final_loss": float(np.mean(vae_losses[-50:])) if vae_losses else None,
         "caption_dropout": args.caption_dropout, "max_sequence_length": MAX_SEQUENCE_LENGTH,
         "vae_shift_factor": pipe.vae.config.shift_factor, "vae_scaling_factor": pipe.vae.config.scaling_factor,
+        "args": {key: str(value) for key, value in vars(args).items()}, "history": history,
     }  # fmt: skip
+
+    def elapsed() -> dict:
+        minutes = round((time.monotonic() - start) / 60, 1)
+        return {"minutes": minutes, "minutes_total": round(minutes + sum(r["minutes"] for r in history), 1)}
 
     def run_stage(name: str, key: str, steps: int, lr: float, deadline: float, step_at) -> None:
         """``steps`` of ``step_at(lr)`` (cosine schedule) with EMA, checkpointed, stopped at ``deadline``."""
@@ -353,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
             if done or (step + 1) % args.checkpoint_every == 0:
                 stats.update({f"{key}_steps": step + 1, f"{key}_steps_planned": steps,
                               f"{key}_final_loss": float(np.mean(losses[-200:])),
-                              "minutes": round((time.monotonic() - start) / 60, 1)})  # fmt: skip
+                              **elapsed()})  # fmt: skip
                 save(trainer, args.out, stats, curves)
             if done:
                 break
@@ -375,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         stats.update(
             decoder_steps=len(decoder_losses), decoder_final_loss=float(np.mean(decoder_losses[-50:]))
         )
-        stats["minutes"] = round((time.monotonic() - start) / 60, 1)
+        stats.update(elapsed())
         save(trainer, args.out, stats, curves)
     logger.info("saved %s: %s", args.out, json.dumps(stats))
     return 0

@@ -39,6 +39,18 @@ def test_all_stages_run_and_the_folder_loads(trained):
 
 
 @pytest.mark.slow
+def test_a_continued_run_records_the_runs_before_it(trained, tmp_path):
+    assert main(["--init", str(trained), "--scenes", "16", "--batch", "4", "--steps", "2", "--distill-steps",
+                 "0", "--decoder-steps", "0", "--out", str(tmp_path)]) == 0  # fmt: skip
+    stats = json.loads((tmp_path / "training.json").read_text())
+    first = json.loads((trained / "training.json").read_text())
+    assert first.pop("history") == [] and stats["history"] == [first] and stats["args"]["init"] == str(trained)
+    assert stats["minutes_total"] == pytest.approx(first["minutes"] + stats["minutes"], abs=0.11)
+    card = (tmp_path / "README.md").read_text()
+    assert "Continued from 1 earlier run(s)" in card and f"--init {trained}" in card
+
+
+@pytest.mark.slow
 def test_distillation_target_is_the_teachers_classifier_free_guidance(trained):
     """At guidance 1 (CFG scale 1) a student equal to its teacher is already exact: both see the same
     inputs. At higher guidance the target moves away from the conditional prediction."""
