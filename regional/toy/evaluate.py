@@ -16,7 +16,7 @@ import torch
 from regional.layout import Layout
 from regional.toy.components import MAX_SEQUENCE_LENGTH
 from regional.toy.score import SceneScore, score_scene
-from regional.toy.world import Scene, make_scene
+from regional.toy.world import Scene, make_scene, reorder_caption
 
 BENCH_SEED_OFFSET = 10**6
 """Benchmark scenes use seeds from here on; training used seeds below ``--scenes`` (30,000 by default)."""
@@ -78,9 +78,11 @@ class Summary:
         }
 
 
-def bench_scenes(num_objects: int, count: int) -> list[Scene]:
-    """``count`` held-out scenes with ``num_objects`` objects each (deterministic)."""
-    return [make_scene(BENCH_SEED_OFFSET + 1000 * num_objects + i, num_objects) for i in range(count)]
+def bench_scenes(num_objects: int, count: int, reordered: bool = False) -> list[Scene]:
+    """``count`` held-out scenes with ``num_objects`` objects each (deterministic); ``reordered``: the same
+    scenes with their objects named in another order than training captions use (``reorder_caption``)."""
+    scenes = [make_scene(BENCH_SEED_OFFSET + 1000 * num_objects + i, num_objects) for i in range(count)]
+    return [reorder_caption(scene, i) for i, scene in enumerate(scenes)] if reordered else scenes
 
 
 def ground_truth(scene: Scene) -> Layout:

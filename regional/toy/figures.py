@@ -67,14 +67,14 @@ def plot_sweep(results: list[dict], path: Path) -> None:
             steps, [100 * r["object_accuracy"] for _, r in line], marker="o", label=f"base ratio {ratio}"
         )
         seam_ax.plot(steps, [r["seam"] or 0.0 for _, r in line], marker="o", label=f"base ratio {ratio}")
-    acc_ax.set(xlabel="injected steps T", ylabel="object accuracy, % (2 + 4 objects)",
+    acc_ax.set(xlabel="injected steps T", ylabel="object accuracy, % (2 + 4 objects, reordered)",
                title="Regional control (higher = better)")  # fmt: skip
     seam_ax.set(xlabel="injected steps T", ylabel="mean RGB step across region borders",
                 title="Seams (lower = smoother)")  # fmt: skip
     others = [r for r in results if r not in grid]
     labels = [r["settings"].replace("_inject_interval", " interval") for r in others]
     bar_ax.barh(labels, [100 * r["object_accuracy"] for r in others], color="tab:gray")
-    bar_ax.set(xlabel="object accuracy, %", title="Block intervals and guidance (others at defaults)")
+    bar_ax.set(xlabel="object accuracy, %", title="Intervals, guidance (rest default)")
     bar_ax.tick_params(axis="y", labelsize=7)
     for ax in (acc_ax, seam_ax):
         ax.grid(alpha=0.3)

@@ -162,6 +162,19 @@ def make_scene(seed: int, num_objects: int | None = None) -> Scene:
     return Scene(tuple(objects), background, _caption(objects, background, relation))
 
 
+def reorder_caption(scene: Scene, seed: int) -> Scene:
+    """The same scene, its objects named in another order than the world's fixed one (and without "above" /
+    "next to"): training captions always name slots in one order per arrangement, so a model can bind by
+    order instead of by position words; a reordered caption tells which one it learned."""
+    objects = list(scene.objects)
+    if len(objects) < 2:
+        raise ValueError("a caption with one object has no other order")
+    order, rng = objects[:], random.Random(seed)
+    while order == objects:
+        rng.shuffle(order)
+    return Scene(scene.objects, scene.background, _caption(order, scene.background, None))
+
+
 def render(scene: Scene) -> np.ndarray:
     """Draw ``scene``. Shape: (SIZE, SIZE, 3), uint8."""
     image = Image.new("RGB", (SIZE, SIZE), BACKGROUNDS[scene.background])

@@ -12,7 +12,8 @@ from regional.loading import TOY_MODEL_DIR
 pytestmark = pytest.mark.skipif(
     not (TOY_MODEL_DIR / "model_index.json").exists(), reason="toy model not trained (make toy-model)"
 )
-ROWS = ("vae ceiling", "plain", "regional (gt boxes)", "regional (planner)")
+ROWS = ("vae ceiling", "plain", "regional (gt boxes)", "regional (planner)", "plain, reordered",
+        "regional, reordered")  # fmt: skip
 
 
 @pytest.mark.slow
@@ -27,15 +28,19 @@ def test_quick_run_reports_every_row_sweep_and_figures(tmp_path, capsys):
             for key in ("object_accuracy", "colour_accuracy", "scene_accuracy", "leakage"):
                 assert 0.0 <= row[key] <= 1.0
             assert row["object_accuracy"] <= row["colour_accuracy"]  # right object implies right colour
-    # Ground-truth renders through the VAE are what the scorer was calibrated on.
-    assert all(report["results"]["vae ceiling"][c]["object_accuracy"] >= 0.9 for c in ("2", "3", "4"))
+    # Ground-truth renders through the VAE are what the scorer was calibrated on (full run: 94-100%).
+    assert all(report["results"]["vae ceiling"][c]["object_accuracy"] >= 0.8 for c in ("2", "3", "4"))
     assert [r["knobs"] for r in report["sweep"]] == [
         {k: v for k, v in vars(s).items() if v is not None} for s in sweep_settings(quick=True)
     ]
     for figure in report["figures"]:
         with Image.open(figure) as image:
             assert image.width > 500 and image.height > 300
-    table, sweep = format_table(report["results"]), format_sweep(report["sweep"])
+    rows = {
+        name: {int(count): row for count, row in by_count.items()}
+        for name, by_count in report["results"].items()
+    }
+    table, sweep = format_table(rows), format_sweep(report["sweep"])
     assert table.count("\n") == 2 + 3 * len(ROWS) - 1 and "base_ratio=0.0, inject_steps=10" in sweep
 
 

@@ -44,7 +44,9 @@ def test_a_continued_run_records_the_runs_before_it(trained, tmp_path):
                  "0", "--decoder-steps", "0", "--out", str(tmp_path)]) == 0  # fmt: skip
     stats = json.loads((tmp_path / "training.json").read_text())
     first = json.loads((trained / "training.json").read_text())
-    assert first.pop("history") == [] and stats["history"] == [first] and stats["args"]["init"] == str(trained)
+    assert (
+        first.pop("history") == [] and stats["history"] == [first] and stats["args"]["init"] == str(trained)
+    )
     assert stats["minutes_total"] == pytest.approx(first["minutes"] + stats["minutes"], abs=0.11)
     card = (tmp_path / "README.md").read_text()
     assert "Continued from 1 earlier run(s)" in card and f"--init {trained}" in card

@@ -5,7 +5,7 @@ import pytest
 
 from regional.raster import TOKEN_PX
 from regional.testing import TINY_WORDS
-from regional.toy.world import BACKGROUNDS, COLOURS, SIZE, SLOTS, make_scene
+from regional.toy.world import BACKGROUNDS, COLOURS, SIZE, SLOTS, make_scene, reorder_caption
 
 
 def test_same_seed_same_scene_and_pixels():
@@ -52,3 +52,16 @@ def test_captions_use_only_known_words():
 def test_bad_object_count_is_refused():
     with pytest.raises(ValueError, match="num_objects"):
         make_scene(0, 5)
+
+
+def test_reordered_caption_names_the_same_objects_in_another_order():
+    for count in (2, 3, 4):
+        for seed in range(5):
+            scene = make_scene(seed, count)
+            other = reorder_caption(scene, seed)
+            assert other.objects == scene.objects and other.layout().regions == scene.layout().regions
+            assert other.caption != scene.caption
+            positions = [other.caption.index(obj.phrase) for obj in scene.objects]
+            assert positions != sorted(positions)  # not the world's order
+    with pytest.raises(ValueError, match="one object"):
+        reorder_caption(make_scene(0, 1), 0)
