@@ -16,7 +16,7 @@ import torch
 from regional.layout import Layout
 from regional.toy.components import MAX_SEQUENCE_LENGTH
 from regional.toy.score import SceneScore, score_scene
-from regional.toy.world import Scene, make_scene, reorder_caption
+from regional.toy.world import Scene, make_scene, reorder_caption, unplace_caption
 
 BENCH_SEED_OFFSET = 10**6
 """Benchmark scenes use seeds from here on; training used seeds below ``--scenes`` (30,000 by default)."""
@@ -78,11 +78,22 @@ class Summary:
         }
 
 
-def bench_scenes(num_objects: int, count: int, reordered: bool = False) -> list[Scene]:
-    """``count`` held-out scenes with ``num_objects`` objects each (deterministic); ``reordered``: the same
-    scenes with their objects named in another order than training captions use (``reorder_caption``)."""
+CAPTIONS = ("world", "reordered", "unplaced")
+"""Caption styles of the benchmark: the world's own, objects named in another order (``reorder_caption``),
+objects named without positions (``unplace_caption``)."""
+
+
+def bench_scenes(num_objects: int, count: int, captions: str = "world") -> list[Scene]:
+    """``count`` held-out scenes with ``num_objects`` objects each (deterministic), captioned in one of
+    ``CAPTIONS``; the objects and boxes are the same whatever the caption."""
     scenes = [make_scene(BENCH_SEED_OFFSET + 1000 * num_objects + i, num_objects) for i in range(count)]
-    return [reorder_caption(scene, i) for i, scene in enumerate(scenes)] if reordered else scenes
+    if captions == "reordered":
+        return [reorder_caption(scene, i) for i, scene in enumerate(scenes)]
+    if captions == "unplaced":
+        return [unplace_caption(scene) for scene in scenes]
+    if captions != "world":
+        raise ValueError(f"captions must be one of {CAPTIONS}, got {captions!r}")
+    return scenes
 
 
 def ground_truth(scene: Scene) -> Layout:

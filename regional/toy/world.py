@@ -111,12 +111,16 @@ def _position_phrase(slot: str) -> str:
     return PHRASES.get(slot, f"at the {slot}")
 
 
-def _caption(objects: list[SceneObject], background: str, relation: str | None) -> str:
+def _caption(
+    objects: list[SceneObject], background: str, relation: str | None, positions: bool = True
+) -> str:
     phrases = [obj.phrase for obj in objects]
     if relation is not None:
         body = f"{phrases[0]} {relation} {phrases[1]}"
     elif len(objects) == 1 and objects[0].slot == "anywhere":
         body = phrases[0]
+    elif not positions:
+        body = ", ".join(phrases[:-1]) + " and " + phrases[-1]
     else:
         parts = [f"{p} {_position_phrase(o.slot)}" for p, o in zip(phrases, objects, strict=True)]
         body = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
@@ -173,6 +177,17 @@ def reorder_caption(scene: Scene, seed: int) -> Scene:
     while order == objects:
         rng.shuffle(order)
     return Scene(scene.objects, scene.background, _caption(order, scene.background, None))
+
+
+def unplace_caption(scene: Scene) -> Scene:
+    """The same scene, its caption naming the objects without positions ("a red circle, a blue square and
+    ..."): only a layout can say where they go, as when a client sends explicit boxes with a plain caption.
+    The world never captions several objects this way, so plain prompting can only guess."""
+    if len(scene.objects) < 2:
+        raise ValueError("a caption with one object has nothing to unplace")
+    return Scene(
+        scene.objects, scene.background, _caption(list(scene.objects), scene.background, None, False)
+    )
 
 
 def render(scene: Scene) -> np.ndarray:

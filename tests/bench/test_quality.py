@@ -13,7 +13,7 @@ pytestmark = pytest.mark.skipif(
     not (TOY_MODEL_DIR / "model_index.json").exists(), reason="toy model not trained (make toy-model)"
 )
 ROWS = ("vae ceiling", "plain", "regional (gt boxes)", "regional (planner)", "plain, reordered",
-        "regional, reordered")  # fmt: skip
+        "regional, reordered", "plain, unplaced", "regional, unplaced")  # fmt: skip
 
 
 @pytest.mark.slow

@@ -74,7 +74,7 @@ def test_example_layout_draws_red_circle_left_blue_square_right(pipe):
 def test_regional_beats_plain_when_the_caption_order_is_not_the_trained_one(pipe):
     """With the world's caption order plain prompting already places everything (the model learnt the order);
     with objects named in another order it does not, and the regional boxes put colours back in place."""
-    scenes = bench_scenes(2, 6, reordered=True) + bench_scenes(4, 4, reordered=True)
+    scenes = bench_scenes(2, 6, captions="reordered") + bench_scenes(4, 4, captions="reordered")
     plain = evaluate(pipe, scenes, 2, ground_truth, PLAIN).as_dict()
     regional = evaluate(pipe, scenes, 2, ground_truth, Settings()).as_dict()
     # measured: colour 73% -> 89%, objects 66% -> 80%, leakage 2.4% -> 1.3%

@@ -5,7 +5,8 @@ import pytest
 
 from regional.raster import TOKEN_PX
 from regional.testing import TINY_WORDS
-from regional.toy.world import BACKGROUNDS, COLOURS, SIZE, SLOTS, make_scene, reorder_caption
+from regional.toy.evaluate import CAPTIONS, bench_scenes
+from regional.toy.world import BACKGROUNDS, COLOURS, SIZE, SLOTS, make_scene, reorder_caption, unplace_caption
 
 
 def test_same_seed_same_scene_and_pixels():
@@ -65,3 +66,21 @@ def test_reordered_caption_names_the_same_objects_in_another_order():
             assert positions != sorted(positions)  # not the world's order
     with pytest.raises(ValueError, match="one object"):
         reorder_caption(make_scene(0, 1), 0)
+
+
+def test_unplaced_caption_names_the_objects_without_positions():
+    scene = make_scene(3, 3)
+    unplaced = unplace_caption(scene)
+    assert unplaced.objects == scene.objects
+    assert all(obj.phrase in unplaced.caption for obj in scene.objects)
+    assert not any(word in unplaced.caption.split() for word in ("left", "right", "top", "bottom", "centre"))
+    with pytest.raises(ValueError, match="one object"):
+        unplace_caption(make_scene(0, 1))
+
+
+def test_bench_scenes_share_objects_across_caption_styles():
+    world, reordered, unplaced = (bench_scenes(4, 3, captions) for captions in CAPTIONS)
+    assert [s.objects for s in world] == [s.objects for s in reordered] == [s.objects for s in unplaced]
+    assert len({world[0].caption, reordered[0].caption, unplaced[0].caption}) == 3
+    with pytest.raises(ValueError, match="captions must be one of"):
+        bench_scenes(2, 1, "shuffled")
