@@ -18,7 +18,8 @@ captions, where the base prompt alone does not place the objects) over base rati
 injected steps and block intervals reproduces the paper's ablation (alignment versus seams); a few points
 vary the distilled guidance scale.
 
-Writes ``samples.png`` (prompt, layout, plain, regional) and ``sweep.png`` to ``--out``.
+Writes ``samples.png`` (prompt, layout, plain; plain and regional with the caption without positions) and
+``sweep.png`` to ``--out``.
 """
 
 from __future__ import annotations

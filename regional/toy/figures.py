@@ -11,6 +11,7 @@ from PIL import Image
 from regional.layout import Layout
 from regional.overlay import draw_layout
 from regional.toy.evaluate import PLAIN, Settings, bench_scenes, sample
+from regional.toy.world import unplace_caption
 
 CELL = 192
 """Side in pixels of one image in the grid (the 64-px samples are scaled up without smoothing)."""
@@ -30,23 +31,23 @@ def _scaled(layout: Layout, side: int) -> Layout:
 
 
 def sample_grid(pipe, path: Path, steps: int | None, max_sequence_length: int, per_count: int = 2) -> None:
-    """Rows of (caption, ground-truth layout, plain sample, regional sample) for 2, 3 and 4 objects."""
+    """Rows of (caption, ground-truth layout, plain sample, and plain / regional samples of the same scene
+    captioned without positions) for 2, 3 and 4 objects."""
     plt = _pyplot()
     scenes = [scene for count in (2, 3, 4) for scene in bench_scenes(count, per_count)]
-    fig, axes = plt.subplots(len(scenes), 4, figsize=(10, 2.6 * len(scenes)))
+    titles = ("layout", "plain", "plain, caption\nwithout positions", "regional, caption\nwithout positions")
+    fig, axes = plt.subplots(len(scenes), 5, figsize=(12, 2.6 * len(scenes)))
     for row, (scene, ax) in enumerate(zip(scenes, axes, strict=True)):
-        layout = scene.layout()
-        plain = sample(pipe, layout, [row], PLAIN, steps, max_sequence_length)[0]
-        regional = sample(pipe, layout, [row], Settings(), steps, max_sequence_length)[0]
-        big = [
-            Image.fromarray(img).resize((CELL, CELL), Image.Resampling.NEAREST) for img in (plain, regional)
-        ]
+        layout, unplaced = scene.layout(), unplace_caption(scene).layout()
+        images = [sample(pipe, lay, [row], settings, steps, max_sequence_length)[0]
+                  for lay, settings in ((layout, PLAIN), (unplaced, PLAIN), (unplaced, Settings()))]  # fmt: skip
+        big = [Image.fromarray(img).resize((CELL, CELL), Image.Resampling.NEAREST) for img in images]
         panels = [draw_layout(_scaled(layout, CELL)), *big]
         ax[0].text(0, 0.5, "\n".join(textwrap.wrap(scene.caption, 34)), va="center", fontsize=8)
-        for axis, panel, title in zip(ax[1:], panels, ("layout", "plain", "regional"), strict=True):
+        for axis, panel, title in zip(ax[1:], panels, titles, strict=True):
             axis.imshow(np.asarray(panel))
             if row == 0:
-                axis.set_title(title)
+                axis.set_title(title, fontsize=9)
         for axis in ax:
             axis.axis("off")
     fig.tight_layout()
