@@ -10,6 +10,7 @@ from __future__ import annotations
 import string
 
 import torch
+from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxTransformer2DModel
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
 from transformers import CLIPTextConfig, CLIPTextModel, PreTrainedTokenizerFast, T5Config, T5EncoderModel
 
@@ -177,6 +178,27 @@ def tiny_tokenizers() -> tuple[PreTrainedTokenizerFast, PreTrainedTokenizerFast]
     return clip, t5
 
 
+def flux_vae(
+    block_out_channels: tuple[int, ...], latent_channels: int, norm_num_groups: int, **config
+) -> AutoencoderKL:
+    """An AutoencoderKL with FLUX.1's geometry (4 blocks: 8x down, so one 2x2-packed token is 16 px), no
+    quant convs, at the given widths (random weights)."""
+    return AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        block_out_channels=block_out_channels,
+        layers_per_block=1,
+        latent_channels=latent_channels,
+        norm_num_groups=norm_num_groups,
+        sample_size=64,
+        use_quant_conv=False,
+        use_post_quant_conv=False,
+        **config,
+    )
+
+
 def tiny_text_encoders(
     clip_tokenizer, t5_tokenizer, dim: int = 32, ff: int = 37, t5_head_dim: int = 8, t5_buckets: int = 8
 ) -> tuple[CLIPTextModel, T5EncoderModel]:
@@ -217,7 +239,6 @@ def tiny_flux_components(seed: int = 0, guidance_embeds: bool = True, **transfor
 
     ``transformer_config`` overrides FluxTransformer2DModel arguments (e.g. a wider model for benchmarks).
     """
-    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxTransformer2DModel
 
     clip_tokenizer, t5_tokenizer = tiny_tokenizers()
     torch.manual_seed(seed)
@@ -235,20 +256,8 @@ def tiny_flux_components(seed: int = 0, guidance_embeds: bool = True, **transfor
     }
     transformer = FluxTransformer2DModel(**{**config, **transformer_config})
     text_encoder, text_encoder_2 = tiny_text_encoders(clip_tokenizer, t5_tokenizer)
-    vae = AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
-        block_out_channels=(8, 8, 8, 8),
-        layers_per_block=1,
-        latent_channels=4,
-        norm_num_groups=4,
-        sample_size=64,
-        scaling_factor=1.5035,
-        shift_factor=0.0609,
-        use_quant_conv=False,
-        use_post_quant_conv=False,
+    vae = flux_vae(
+        (8, 8, 8, 8), latent_channels=4, norm_num_groups=4, scaling_factor=1.5035, shift_factor=0.0609
     )
     for module in (transformer, text_encoder, text_encoder_2, vae):
         module.eval()

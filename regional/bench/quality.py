@@ -147,12 +147,7 @@ def sweep(pipe, sizes: dict, args) -> list[dict]:
                 args.max_sequence_length,
             )
             per_count[count] = summary.as_dict()
-            total.object_correct += summary.object_correct
-            total.objects += summary.objects
-            total.scene_correct += summary.scene_correct
-            total.samples += summary.samples
-            total.leakage_sum += summary.leakage_sum
-            total.seams += summary.seams
+            total.merge(summary)
         knobs = {key: value for key, value in asdict(settings).items() if value is not None}
         results.append(
             {"settings": settings.label(), "knobs": knobs, **total.as_dict(), "by_count": per_count}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxTransformer2DModel
 
-from regional.testing import tiny_text_encoders, tiny_tokenizers
+from regional.testing import flux_vae, tiny_text_encoders, tiny_tokenizers
 
 LATENT_CHANNELS = 16
 TEXT_DIM = 64
@@ -22,20 +22,7 @@ MAX_SEQUENCE_LENGTH = 48
 
 def build_vae() -> AutoencoderKL:
     """An 8x AutoencoderKL, 64 x 64 x 3 pixels <-> 8 x 8 x 16 latents."""
-    return AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
-        block_out_channels=(16, 32, 32, 32),
-        layers_per_block=1,
-        latent_channels=LATENT_CHANNELS,
-        norm_num_groups=8,
-        sample_size=64,
-        mid_block_add_attention=False,
-        use_quant_conv=False,
-        use_post_quant_conv=False,
-    )
+    return flux_vae((16, 32, 32, 32), LATENT_CHANNELS, norm_num_groups=8, mid_block_add_attention=False)
 
 
 def build_transformer() -> FluxTransformer2DModel:

@@ -65,6 +65,20 @@ class Summary:
         if score.seam is not None:
             self.seams.append(score.seam)
 
+    def merge(self, other: Summary) -> None:
+        """Add ``other``'s counts to this one (e.g. totals over object counts)."""
+        for name in (
+            "samples",
+            "objects",
+            "failed_layouts",
+            "object_correct",
+            "colour_correct",
+            "scene_correct",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.leakage_sum += other.leakage_sum
+        self.seams += other.seams
+
     def as_dict(self) -> dict:
         n, objects = max(1, self.samples), max(1, self.objects)
         return {

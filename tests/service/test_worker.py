@@ -51,8 +51,8 @@ class FakePipe:
         )
 
 
-def fake_sampler() -> Sampler:
-    return Sampler(pipe=FakePipe(), model="fake", device="cpu", model_info={"id": "fake"})
+def fake_sampler(pipe=None) -> Sampler:
+    return Sampler(pipe=pipe or FakePipe(), model="fake", device="cpu", model_info={"id": "fake"})
 
 
 @pytest.fixture
@@ -84,19 +84,27 @@ def new_layout_job(store: JobStore, settings: ServiceSettings, redis: Redis) -> 
     return generation_id
 
 
+def work_generate_queue(settings, redis, sampler: Sampler, max_jobs: int, lease_s: int | None = None) -> None:
+    """Run a burst worker on the generate queue with ``sampler`` installed, then uninstall it."""
+    tasks.set_sampler(sampler)
+    try:
+        worker = LeasedSimpleWorker([Keys(settings.namespace).queue(GENERATE)], connection=redis,
+                                    serializer=JSONSerializer)  # fmt: skip
+        if lease_s is not None:
+            worker.lease_s = lease_s
+        worker.work(burst=True, max_jobs=max_jobs)
+    finally:
+        tasks.set_sampler(None)
+
+
 def test_gpu_oom_fails_that_job_and_the_worker_goes_on(settings, redis, monkeypatch) -> None:
     monkeypatch.setenv("RESULTS_URL", settings.results_url)
     tasks.get_service_settings.cache_clear()
     store = JobStore(redis, settings.namespace)
     first, second = new_layout_job(store, settings, redis), new_layout_job(store, settings, redis)
-    tasks.set_sampler(fake_sampler())
     try:
-        worker = LeasedSimpleWorker([Keys(settings.namespace).queue(GENERATE)], connection=redis,
-                                    serializer=JSONSerializer)  # fmt: skip
-        worker.lease_s = 5
-        worker.work(burst=True, max_jobs=2)
+        work_generate_queue(settings, redis, fake_sampler(), max_jobs=2, lease_s=5)
     finally:
-        tasks.set_sampler(None)
         tasks.get_service_settings.cache_clear()
     oom, ok = store.get(first), store.get(second)
     assert oom["status"] == FAILED and oom["error"]["code"] == "gpu_oom"
@@ -176,14 +184,8 @@ def test_a_stage_over_its_timeout_fails_with_timeout_and_the_worker_goes_on(
     slow, after = new_layout_job(store, settings, redis), new_layout_job(store, settings, redis)
     pipe = SlowPipe()
     pipe.calls = 1  # skip FakePipe's out-of-memory call
-    tasks.set_sampler(Sampler(pipe=pipe, model="fake", device="cpu", model_info={"id": "fake"}))
     started = time.monotonic()
-    try:
-        worker = LeasedSimpleWorker([Keys(settings.namespace).queue(GENERATE)], connection=redis,
-                                    serializer=JSONSerializer)  # fmt: skip
-        worker.work(burst=True, max_jobs=2)
-    finally:
-        tasks.set_sampler(None)
+    work_generate_queue(settings, redis, fake_sampler(pipe), max_jobs=2)
     assert time.monotonic() - started < 6  # two 1 s timeouts, not two 2-step sleeps plus more
     for generation_id in (slow, after):
         record = store.get(generation_id)
@@ -305,13 +307,7 @@ class BrokenPipe(FakePipe):
 def test_unexpected_errors_are_logged_not_stored_in_the_job(settings, redis, caplog) -> None:
     store = JobStore(redis, settings.namespace)
     generation_id = new_layout_job(store, settings, redis)
-    tasks.set_sampler(Sampler(pipe=BrokenPipe(), model="fake", device="cpu", model_info={"id": "fake"}))
-    try:
-        worker = LeasedSimpleWorker([Keys(settings.namespace).queue(GENERATE)], connection=redis,
-                                    serializer=JSONSerializer)  # fmt: skip
-        worker.work(burst=True, max_jobs=1)
-    finally:
-        tasks.set_sampler(None)
+    work_generate_queue(settings, redis, fake_sampler(BrokenPipe()), max_jobs=1)
     error = store.get(generation_id)["error"]
     assert error["code"] == "internal_error" and "hunter2" not in error["message"], error
     assert "hunter2" in caplog.text and generation_id in caplog.text
