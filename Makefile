@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # before `make setup` (see README) and set TORCH_SPEC= to keep it.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup test test-fast test-lowest lint run eval-planner toy-model bench-cost bench-quality clean
+.PHONY: setup test test-fast test-lowest gpu-check lint run eval-planner toy-model bench-cost bench-quality clean
 
 setup: $(STAMP)
 
@@ -35,6 +35,11 @@ test-lowest:
 
 test-fast: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not slow"
+
+# On a CUDA host (CI has none): the CUDA/bfloat16 tests, then wall time and memory at FLUX.1-dev's size.
+gpu-check: setup
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest tests/regional/test_cuda.py -v
+	HF_HUB_OFFLINE=1 $(BIN)/regional bench cost --device cuda --model flux-dev --plot bench-out/cost-flux-dev.png
 
 run: setup
 	$(BIN)/regional serve

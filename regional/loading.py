@@ -19,10 +19,24 @@ MODEL_ALIASES = {
 }
 
 
+def flux_dev_is_cached() -> bool:
+    """Whether FLUX.1-dev is in the local Hugging Face cache (it is gated: a download needs a token)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    return isinstance(try_to_load_from_cache(MODEL_ALIASES["dev"], "model_index.json"), str)
+
+
 def default_model(device: str) -> str:
-    """What 'auto' means: FLUX.1-dev on a GPU, else the trained toy model when present, else the tiny one."""
+    """What 'auto' means: FLUX.1-dev on a GPU when its weights are in the local cache, else the trained toy
+    model when present, else the tiny one. Name 'dev' explicitly to download it."""
     if device == "cuda":
-        return "dev"
+        if flux_dev_is_cached():
+            return "dev"
+        logger.warning(
+            "FLUX.1-dev is not in the Hugging Face cache: 'auto' uses the toy model. Run "
+            "`huggingface-cli download %s` (after accepting its licence) or pass --model dev",
+            MODEL_ALIASES["dev"],
+        )
     return "toy" if TOY_MODEL_DIR.is_dir() else "tiny"
 
 

@@ -200,9 +200,11 @@ def flux_vae(
 
 
 def tiny_text_encoders(
-    clip_tokenizer, t5_tokenizer, dim: int = 32, ff: int = 37, t5_head_dim: int = 8, t5_buckets: int = 8
-) -> tuple[CLIPTextModel, T5EncoderModel]:
-    """A 2-layer CLIP text model and T5 encoder of width ``dim`` for the given tokenizers (random weights)."""
+    clip_tokenizer, t5_tokenizer, dim: int = 32, ff: int = 37, t5_head_dim: int = 8, t5_buckets: int = 8,
+    t5_dim: int | None = None,
+) -> tuple[CLIPTextModel, T5EncoderModel]:  # fmt: skip
+    """A 2-layer CLIP text model of width ``dim`` and T5 encoder of width ``t5_dim`` (default ``dim``) for
+    the given tokenizers (random weights)."""
     clip = CLIPTextModel(
         CLIPTextConfig(
             vocab_size=clip_tokenizer.vocab_size,
@@ -220,7 +222,7 @@ def tiny_text_encoders(
     t5 = T5EncoderModel(
         T5Config(
             vocab_size=t5_tokenizer.vocab_size,
-            d_model=dim,
+            d_model=t5_dim or dim,
             d_kv=t5_head_dim,
             d_ff=ff,
             num_layers=2,

@@ -11,8 +11,10 @@ Measures, each reported as a ratio to plain:
   flops     counted without weights on the meta device at the real FLUX.1-dev size (19 double + 38 single
             blocks, hidden 3072, 24 heads, 512 T5 tokens), whole denoising loop (text encoders and VAE excluded,
             the same for all methods but for the regional prompts' T5 encoding);
-  wall      wall time of the denoising loop on this machine for a scaled-down FLUX with the same token
-            counts (2 double + 4 single blocks, 2 heads of 128);
+  wall      wall time of the denoising loop on this machine, by default for a scaled-down FLUX with the
+            same token counts (2 double + 4 single blocks, 2 heads of 128); with ``--model flux-dev`` (CUDA)
+            for FLUX.1-dev's transformer itself, random weights in bfloat16 (text encoders and VAE stay tiny:
+            they run once per image and are the same for every method);
   peak_mem  CUDA: peak allocated memory (weights included); CPU: peak growth of the process's resident
             memory during the generation (weights excluded, so differences look larger than on a GPU).
 """
@@ -29,7 +31,7 @@ import math
 import random
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 METHODS = ("plain", "regional", "authors", "rpg")
@@ -257,7 +259,7 @@ def rpg_generate(pipe, layout, steps: int, inject_steps: int, base_ratio: float,
     region_embeds = [
         pipe.encode_prompt(p, None, device=device, max_sequence_length=TEXT_TOKENS)[0] for p in prompts
     ]
-    weights = torch.from_numpy(membership).float().to(device)
+    weights = torch.from_numpy(membership).to(device, base.dtype)
     weights = (weights / weights.sum(dim=0, keepdim=True))[
         :, None, :, None
     ]  # (R, 1, HW, 1), overlaps averaged
@@ -291,7 +293,7 @@ def rpg_generate(pipe, layout, steps: int, inject_steps: int, base_ratio: float,
             noise = predict(base, t)
             if i < inject_steps:
                 composite = (weights * torch.stack([predict(e, t) for e in region_embeds])).sum(dim=0)
-                noise = base_ratio * noise + (1 - base_ratio) * composite
+                noise = (base_ratio * noise + (1 - base_ratio) * composite).to(latents.dtype)
             latents = pipe.scheduler.step(noise, t, latents, return_dict=False)[0]
     return latents
 
@@ -313,15 +315,51 @@ def _run_method(method: str, pipe, plain_pipe, layout, sweep: Sweep, seed: int):
     ).images
 
 
-def measure(sweep: Sweep, device: str, seed: int = 0, progress=None) -> list[Record]:
+WALL_MODELS = ("scaled", "flux-dev")
+
+
+def wall_time_components(model: str, device: str) -> dict:
+    """FluxPipeline components for the wall-time runs: ``scaled`` (float32, on CPU until moved) or
+    ``flux-dev`` (FLUX.1-dev's transformer, random bfloat16 weights made on the GPU, about 24 GB)."""
+    import torch
+
+    from regional.testing import flux_vae, tiny_flux_components, tiny_text_encoders
+
+    if model == "scaled":
+        return tiny_flux_components(seed=0, **SCALED_TRANSFORMER)
+    if model != "flux-dev" or not device.startswith("cuda"):
+        raise ValueError(f"wall-time model must be one of {WALL_MODELS} ('flux-dev' on CUDA), got {model!r}")
+    from diffusers import FluxTransformer2DModel
+
+    components = tiny_flux_components(seed=0)
+    torch.manual_seed(0)
+    default_dtype = torch.get_default_dtype()
+    torch.set_default_dtype(torch.bfloat16)
+    try:
+        with torch.device(device):
+            components["transformer"] = FluxTransformer2DModel(**FLUX_DEV_TRANSFORMER).eval()
+            components["text_encoder"], components["text_encoder_2"] = (
+                encoder.eval()
+                for encoder in tiny_text_encoders(
+                    components["tokenizer"], components["tokenizer_2"],
+                    dim=FLUX_DEV_TRANSFORMER["pooled_projection_dim"],
+                    t5_dim=FLUX_DEV_TRANSFORMER["joint_attention_dim"],
+                )
+            )  # fmt: skip
+            components["vae"] = flux_vae((8, 8, 8, 8), latent_channels=16, norm_num_groups=4).eval()
+    finally:
+        torch.set_default_dtype(default_dtype)
+    return components
+
+
+def measure(sweep: Sweep, device: str, seed: int = 0, progress=None, model: str = "scaled") -> list[Record]:
     import torch
     from diffusers import FluxPipeline
 
     from regional.masks import layout_regions
     from regional.pipeline import REGION_TOKEN_MARGIN, RegionalFluxPipeline
-    from regional.testing import tiny_flux_components
 
-    pipe = RegionalFluxPipeline(**tiny_flux_components(seed=0, **SCALED_TRANSFORMER)).to(device)
+    pipe = RegionalFluxPipeline(**wall_time_components(model, device)).to(device)
     pipe.set_progress_bar_config(disable=True)
     plain_pipe = FluxPipeline(**pipe.components)
     plain_pipe.set_progress_bar_config(disable=True)
@@ -404,6 +442,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--quick", action="store_true", help="512 px, 6 steps, 1/4/16 regions (about a minute)"
     )
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    parser.add_argument("--model", choices=WALL_MODELS, default="scaled",
+                        help="wall-time model: scaled-down FLUX, or FLUX.1-dev's transformer (random "
+                             "bfloat16 weights, CUDA, about 24 GB)")  # fmt: skip
+    parser.add_argument("--regions", type=int, nargs="+", help="region counts (default: the sweep's)")
     parser.add_argument("--plot", type=Path, default=Path("bench-cost.png"), help="PNG chart path")
 
 
@@ -415,9 +457,13 @@ def run(args: argparse.Namespace) -> int:
 
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     sweep = QUICK if args.quick else FULL
+    if args.regions:
+        sweep = replace(sweep, region_counts=tuple(args.regions))
     with tqdm(total=len(sweep.region_counts) * len(METHODS), desc="bench cost", file=sys.stderr) as progress:
-        records = measure(sweep, device, progress=progress)
-    title = f"{sweep.width}x{sweep.height}, {sweep.steps} steps ({sweep.inject_steps} injected), {device}"
+        records = measure(sweep, device, progress=progress, model=args.model)
+    where = torch.cuda.get_device_name() if device == "cuda" else device
+    title = (f"{sweep.width}x{sweep.height}, {sweep.steps} steps ({sweep.inject_steps} injected), "
+             f"{args.model} model on {where}")  # fmt: skip
     plot(records, args.plot, title)
     if args.json:
         print(json.dumps([asdict(r) for r in records]))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -16,12 +17,26 @@ import torch
 from regional.layout import Layout
 from regional.toy.components import MAX_SEQUENCE_LENGTH
 from regional.toy.score import SceneScore, score_scene
-from regional.toy.world import Scene, make_scene, reorder_caption, unplace_caption
+from regional.toy.world import Scene, SceneObject, make_scene, reorder_caption, unplace_caption
 
 BENCH_SEED_OFFSET = 10**6
 """Benchmark scenes use seeds from here on; training used seeds below ``--scenes`` (30,000 by default)."""
 
 Method = Callable[[Scene], Layout | None]
+
+EXAMPLE_LAYOUT = Path(__file__).parent / "example_layout.json"
+"""The README's first run: a large red circle on the left and a large blue square on the right."""
+
+
+def example_scene() -> tuple[Layout, Scene]:
+    """EXAMPLE_LAYOUT and the scene it asks for (each object's box is its region), to score samples of it."""
+    layout = Layout.model_validate_json(EXAMPLE_LAYOUT.read_text())
+    objects = tuple(
+        SceneObject(colour, shape, "large", slot, region.box, region.box)
+        for (colour, shape, slot), region in zip((("red", "circle", "left"), ("blue", "square", "right")),
+                                                 layout.regions, strict=True)
+    )  # fmt: skip
+    return layout, Scene(objects, "white", layout.base_prompt)
 
 
 @dataclass(frozen=True)

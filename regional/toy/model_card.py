@@ -8,8 +8,9 @@ CARD = """\
 # Toy FLUX: a small FLUX.1-architecture model of the shapes world
 
 A text-to-image model with the exact component classes of FLUX.1 (FluxTransformer2DModel, AutoencoderKL,
-CLIPTextModel, T5EncoderModel, local tokenizers, FlowMatchEulerDiscreteScheduler), at toy sizes, trained on
-CPU on the synthetic world of `regional/toy/world.py`: 1-4 coloured shapes (circle, square, triangle; red,
+CLIPTextModel, T5EncoderModel, local tokenizers, FlowMatchEulerDiscreteScheduler), at toy sizes, trained
+here (on CPU, continued on one GPU where `training.json` says so) on the synthetic world of
+`regional/toy/world.py`: 1-4 coloured shapes (circle, square, triangle; red,
 green, blue, yellow, purple; small 16 px or large 26 px) on a white, gray or black background, 64 x 64 px
 (4 x 4 FLUX tokens of 16 px).
 
@@ -32,7 +33,10 @@ itself (the tokenizer's `model_max_length`, the training length; every caption o
 
 `make toy-model` (`python -m regional.toy.train`), seeded. Objective: FLUX's rectified flow (predict
 `noise - x0`), logit-normal times with the scheduler's dynamic shift, text encoders trained jointly, 10% of
-captions emptied (so the model also knows the unconditional image), EMA weights saved. Then guidance
+captions emptied (so the model also knows the unconditional image), EMA weights saved. A scene with several
+objects is captioned as the world writes it, with its objects named in another order, or without positions
+(`caption_mix`): the world names an arrangement's slots in one fixed order, and a model that only saw that
+order binds objects by order instead of by position words. Then guidance
 distillation, as FLUX.1-dev was made: given guidance g, the transformer learns to produce in one pass what
 classifier-free guidance with scale 1 + 0.5 (g - 1) gives from two passes of the frozen flow model, so
 `guidance_scale` (default 3.5) works as on FLUX.1-dev and costs nothing extra.

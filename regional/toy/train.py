@@ -1,6 +1,6 @@
 """Train the toy FLUX model on the shapes world and save it as a FLUX.1 pipeline folder.
 
-``python -m regional.toy.train`` (``make toy-model``): seeded; three stages on CPU:
+``python -m regional.toy.train`` (``make toy-model``): seeded; three stages, on CPU or on a GPU (``--device``):
 
 1. the AutoencoderKL (L1 reconstruction + a small KL term) on rendered scenes, then its latent statistics
    become ``shift_factor`` / ``scaling_factor`` as in FLUX.1;
@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 from regional.loading import TOY_MODEL_DIR
 from regional.toy.components import MAX_SEQUENCE_LENGTH, build_components
 from regional.toy.model_card import write_model_card
-from regional.toy.world import SIZE, make_scene
+from regional.toy.world import SIZE, make_scene, reorder_caption, unplace_caption
 
 logger = logging.getLogger(__name__)
 
@@ -42,14 +42,35 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1.0
 
 
-def render_batch(seeds: range | list[int]) -> torch.Tensor:
-    return to_tensor(np.stack([make_scene(seed).render() for seed in seeds]))
+def render_batch(seeds: range | list[int], device: str | torch.device = "cpu") -> torch.Tensor:
+    return to_tensor(np.stack([make_scene(seed).render() for seed in seeds])).to(device)
 
 
-def cosine_lr(step: int, total: int, base: float, warmup: int = 100) -> float:
+CAPTION_KINDS = ("world", "reordered", "unplaced")
+
+
+def caption_variants(seed: int) -> tuple[str, str, str]:
+    """Scene ``seed``'s caption as the world writes it, with its objects named in another order, and without
+    positions. The world names the slots of an arrangement in one fixed order, so a model trained on its
+    captions alone binds objects by order, not by position words; the other two teach it to read positions
+    and to draw named objects that only a layout places. One-object scenes have one caption."""
+    scene = make_scene(seed)
+    if len(scene.objects) < 2:
+        return (scene.caption,) * 3
+    return scene.caption, reorder_caption(scene, seed).caption, unplace_caption(scene).caption
+
+
+def cosine_lr(step: int, total: int, base: float, time_used: float = 0.0, warmup: int = 100) -> float:
+    """Linear warm-up, then cosine decay over the steps or the stage's time, whichever runs out first
+    (``time_used``: share of the stage's time spent), so a stage stopped by the clock still ends annealed."""
     if step < warmup:
         return base * (step + 1) / warmup
-    return base * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+    progress = max((step - warmup) / max(1, total - warmup), time_used)
+    return base * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def time_used(started: float, deadline: float) -> float:
+    return (time.monotonic() - started) / max(deadline - started, 1e-9)
 
 
 def _fit(params, steps: int, lr: float, deadline: float, seed: int, desc: str, loss_at) -> list[float]:
@@ -57,9 +78,10 @@ def _fit(params, steps: int, lr: float, deadline: float, seed: int, desc: str, l
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     losses: list[float] = []
     torch.manual_seed(seed)
+    started = time.monotonic()
     for step in (bar := tqdm(range(steps), desc=desc)):
         for group in opt.param_groups:
-            group["lr"] = cosine_lr(step, steps, lr)
+            group["lr"] = cosine_lr(step, steps, lr, time_used(started, deadline))
         loss = loss_at(step)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -77,7 +99,7 @@ def train_vae(vae, steps: int, batch: int, lr: float, deadline: float, seed: int
     latent_elements = vae.config.latent_channels * (SIZE // 8) ** 2
 
     def loss_at(step: int) -> torch.Tensor:
-        x = render_batch(range(10**9 + step * batch, 10**9 + (step + 1) * batch))
+        x = render_batch(range(10**9 + step * batch, 10**9 + (step + 1) * batch), vae.device)
         posterior = vae.encode(x).latent_dist
         recon = vae.decode(posterior.sample()).sample
         return (recon - x).abs().mean() + 1e-4 * posterior.kl().mean() / latent_elements
@@ -95,7 +117,7 @@ def finetune_decoder(vae, steps: int, batch: int, lr: float, deadline: float, se
     """
 
     def loss_at(step: int) -> torch.Tensor:
-        x = render_batch(range(2 * 10**9 + step * batch, 2 * 10**9 + (step + 1) * batch))
+        x = render_batch(range(2 * 10**9 + step * batch, 2 * 10**9 + (step + 1) * batch), vae.device)
         with torch.no_grad():
             latents = vae.encode(x).latent_dist.mode()
         weight = 1 + 4 * ((x.amax(1, keepdim=True) - x.amin(1, keepdim=True)) > 0.4).float()
@@ -111,7 +133,7 @@ def finetune_decoder(vae, steps: int, batch: int, lr: float, deadline: float, se
 @torch.no_grad()
 def encode_latents(vae, num_scenes: int, batch: int = 256) -> torch.Tensor:
     """Posterior means of scenes 0..num_scenes-1, raw (before shift/scale). Shape: (N, C, SIZE/8, SIZE/8)."""
-    chunks = [vae.encode(render_batch(range(i, min(i + batch, num_scenes)))).latent_dist.mode()
+    chunks = [vae.encode(render_batch(range(i, min(i + batch, num_scenes)), vae.device)).latent_dist.mode()
               for i in tqdm(range(0, num_scenes, batch), desc="encode")]  # fmt: skip
     return torch.cat(chunks)
 
@@ -146,12 +168,18 @@ class FlowTrainer:
     guidance distillation of the transformer, as FLUX.1-dev was made from a CFG teacher."""
 
     def __init__(
-        self, pipe: FluxPipeline, latents: torch.Tensor, captions: list[str], lr: float, seed: int,
-        caption_dropout: float = 0.0,
+        self, pipe: FluxPipeline, latents: torch.Tensor, captions: list[tuple[str, ...]], lr: float,
+        seed: int, caption_dropout: float = 0.0, caption_mix: tuple[float, ...] = (1.0,),
     ):  # fmt: skip
+        """``captions[i]``: the captions of scene i (latents[i]), one per kind; a training example takes
+        kind k with probability ``caption_mix[k]``."""
         self.pipe = pipe
+        self.device = pipe.transformer.device
         self.latents = (latents - pipe.vae.config.shift_factor) * pipe.vae.config.scaling_factor
-        self.clip_ids, self.t5_ids, self.t5_lengths = tokenize(pipe, captions)
+        self.kinds = len(caption_mix)
+        flat = [scene_captions[kind] for scene_captions in captions for kind in range(self.kinds)]
+        self.clip_ids, self.t5_ids, self.t5_lengths = tokenize(pipe, flat)  # row = scene * kinds + kind
+        self.caption_mix = torch.tensor(caption_mix, dtype=torch.float64)
         # The empty caption, as classifier-free guidance encodes its unconditional branch.
         self.empty_ids = tokenize(pipe, [""])
         self.caption_dropout = caption_dropout
@@ -162,24 +190,27 @@ class FlowTrainer:
         _, channels, height, width = latents.shape
         self.shape = (channels, height, width)
         self.img_ids = FluxPipeline._prepare_latent_image_ids(
-            1, height // 2, width // 2, "cpu", torch.float32
+            1, height // 2, width // 2, self.device, torch.float32
         )
 
     def _noisy_batch(self, batch: int, caption_dropout: float):
-        """Random scenes (some captions emptied), their latents x0, noise, times and x_t."""
+        """Random scenes and caption kinds (some captions emptied), their latents x0, noise, times and x_t.
+        Random numbers come from one CPU generator, so a seed gives the same batches on any device."""
         g = self.generator
         index = torch.randint(len(self.latents), (batch,), generator=g)
-        clip_ids, t5_ids, t5_lengths = self.clip_ids[index], self.t5_ids[index], self.t5_lengths[index]
+        kind = torch.multinomial(self.caption_mix, batch, replacement=True, generator=g)
+        row = index * self.kinds + kind
+        clip_ids, t5_ids, t5_lengths = self.clip_ids[row], self.t5_ids[row], self.t5_lengths[row]
         dropped = torch.rand(batch, generator=g) < caption_dropout
         clip_ids[dropped], t5_ids[dropped], t5_lengths[dropped] = (ids[0] for ids in self.empty_ids)
         # Pad T5 to a random length between the longest caption and MAX_SEQUENCE_LENGTH, so the model
         # does not depend on the number of padding tokens (regional prompts carry few, the base many).
         text_len = int(torch.randint(int(t5_lengths.max()), MAX_SEQUENCE_LENGTH + 1, (1,), generator=g))
-        x0 = self.latents[index]
-        noise = torch.randn(x0.shape, generator=g)
-        sigma = sample_sigmas(batch, self.img_ids.shape[0], g)
+        x0 = self.latents[index.to(self.latents.device)]
+        noise = torch.randn(x0.shape, generator=g).to(self.device)
+        sigma = sample_sigmas(batch, self.img_ids.shape[0], g).to(self.device)
         xt = (1 - sigma.view(-1, 1, 1, 1)) * x0 + sigma.view(-1, 1, 1, 1) * noise
-        return clip_ids, t5_ids[:, :text_len], x0, noise, sigma, xt
+        return clip_ids.to(self.device), t5_ids[:, :text_len].to(self.device), x0, noise, sigma, xt
 
     def _encode(self, clip_ids: torch.Tensor, t5_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # CLIP is causal: cutting the trailing padding leaves the pooled (EOS) output unchanged.
@@ -196,7 +227,7 @@ class FlowTrainer:
             guidance=guidance,
             pooled_projections=pooled,
             encoder_hidden_states=text,
-            txt_ids=torch.zeros(text.shape[1], 3),
+            txt_ids=torch.zeros(text.shape[1], 3, device=self.device),
             img_ids=self.img_ids,
             return_dict=False,
         )[0]
@@ -215,7 +246,7 @@ class FlowTrainer:
         self.modules.train()
         clip_ids, t5_ids, x0, noise, sigma, xt = self._noisy_batch(batch, self.caption_dropout)
         pooled, text = self._encode(clip_ids, t5_ids)
-        guidance = torch.rand(batch, generator=self.generator) * 10  # not distilled yet: learnt to be ignored
+        guidance = torch.rand(batch, generator=self.generator).to(self.device) * 10  # inert until distilled
         pred = self._predict(self.modules[0], xt, sigma, guidance, pooled, text)
         c, h, w = self.shape
         return self._update(
@@ -231,9 +262,9 @@ class FlowTrainer:
         clip.eval()
         t5.eval()
         clip_ids, t5_ids, _, _, sigma, xt = self._noisy_batch(batch, 0.0)
-        guidance = 1 + torch.rand(batch, generator=self.generator) * (max_guidance - 1)
+        guidance = 1 + torch.rand(batch, generator=self.generator).to(self.device) * (max_guidance - 1)
         with torch.no_grad():
-            empty_clip, empty_t5 = (ids.expand(batch, -1) for ids in self.empty_ids[:2])
+            empty_clip, empty_t5 = (ids.to(self.device).expand(batch, -1) for ids in self.empty_ids[:2])
             pooled, text = self._encode(
                 torch.cat([clip_ids, empty_clip]), torch.cat([t5_ids, empty_t5[:, : t5_ids.shape[1]]])
             )
@@ -310,14 +341,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-guidance", type=float, default=7.0, help="distilled guidance range: 1 to this")
     parser.add_argument("--caption-dropout", type=float, default=0.1,
                         help="share of empty captions, so true classifier-free guidance has its unconditional branch")  # fmt: skip
+    parser.add_argument("--caption-mix", type=float, nargs=3, default=(0.5, 0.25, 0.25),
+                        metavar=("WORLD", "REORDERED", "UNPLACED"),
+                        help="how often a multi-object scene is captioned as the world writes it, with its objects "
+                             "in another order, and without positions")  # fmt: skip
     parser.add_argument("--ema", type=float, default=0.998)
     parser.add_argument("--checkpoint-every", type=int, default=500)
     parser.add_argument("--max-minutes", type=float, default=60.0, help="hard stop for the whole run")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads; 1 is much faster than 2 when another process shares the 2 cores")  # fmt: skip
+    parser.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda, cuda:N")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(args.threads)
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    device_name = torch.cuda.get_device_name(device) if device.startswith("cuda") else "cpu"
+    torch.backends.cuda.matmul.allow_tf32 = True  # float32 weights, TF32 matrix products on a GPU
     start = time.monotonic()
     # At most 25 % for the VAE; flow until 75 % (55 % when distilling, which then runs until 75 %); the
     # decoder the rest.
@@ -325,26 +364,31 @@ def main(argv: list[str] | None = None) -> int:
 
     history: list[dict] = []  # the runs this one continues, oldest first
     if args.init is None:
-        pipe = FluxPipeline(**build_components(args.seed))
+        pipe = FluxPipeline(**build_components(args.seed)).to(device)
         vae_losses = train_vae(pipe.vae, args.vae_steps, args.batch, 2e-3, start + 0.25 * budget, args.seed)
         raw = encode_latents(pipe.vae, args.scenes)
         pipe.vae.register_to_config(shift_factor=float(raw.mean()), scaling_factor=float(1 / raw.std()))
     else:  # continue training a saved model: its VAE and latent statistics stay as they are
-        pipe = FluxPipeline.from_pretrained(args.init, torch_dtype=torch.float32)
+        pipe = FluxPipeline.from_pretrained(args.init, torch_dtype=torch.float32).to(device)
         vae_losses = []
         raw = encode_latents(pipe.vae, args.scenes)
         record = args.init / "training.json"
         previous = json.loads(record.read_text()) if record.exists() else {"minutes": 0, "note": "unrecorded"}
         history = previous.pop("history", []) + [previous]
-    captions = [make_scene(seed).caption for seed in range(args.scenes)]
-    trainer = FlowTrainer(pipe, raw, captions, args.lr, args.seed, args.caption_dropout)
+    captions = [caption_variants(seed) for seed in tqdm(range(args.scenes), desc="captions")]
+    trainer = FlowTrainer(
+        pipe, raw, captions, args.lr, args.seed, args.caption_dropout, tuple(args.caption_mix)
+    )
     curves: dict[str, list[float]] = {"VAE (L1 + KL)": vae_losses}
     stats: dict = {
         "seed": args.seed, "scenes": args.scenes, "batch": args.batch, "threads": args.threads,
         "vae_steps": len(vae_losses), "vae_final_loss": float(np.mean(vae_losses[-50:])) if vae_losses else None,
         "caption_dropout": args.caption_dropout, "max_sequence_length": MAX_SEQUENCE_LENGTH,
+        "device": device_name, "torch": torch.__version__,
+        "caption_mix": dict(zip(CAPTION_KINDS, args.caption_mix, strict=True)),
         "vae_shift_factor": pipe.vae.config.shift_factor, "vae_scaling_factor": pipe.vae.config.scaling_factor,
-        "args": {key: str(value) for key, value in vars(args).items()}, "history": history,
+        "args": {key: " ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+                 for key, value in vars(args).items()}, "history": history,
     }  # fmt: skip
 
     def elapsed() -> dict:
@@ -354,8 +398,9 @@ def main(argv: list[str] | None = None) -> int:
     def run_stage(name: str, key: str, steps: int, lr: float, deadline: float, step_at) -> None:
         """``steps`` of ``step_at(lr)`` (cosine schedule) with EMA, checkpointed, stopped at ``deadline``."""
         losses = curves.setdefault(name, [])
+        started = time.monotonic()
         for step in (bar := tqdm(range(steps), desc=key)):
-            losses.append(step_at(cosine_lr(step, steps, lr)))
+            losses.append(step_at(cosine_lr(step, steps, lr, time_used(started, deadline))))
             trainer.update_ema(min(args.ema, (1 + step) / (10 + step)))
             bar.set_postfix(loss=f"{np.mean(losses[-100:]):.4f}")
             done = step + 1 == steps or time.monotonic() > deadline

@@ -1,19 +1,24 @@
 """The committed toy model: a standard FLUX pipeline folder that loads offline and draws the shapes world."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from regional import toy
-from regional.layout import Layout
 from regional.loading import TOY_MODEL_DIR, load_pipeline
 from regional.testing import tiny_tokenizers
-from regional.toy.evaluate import PLAIN, Settings, bench_scenes, evaluate, ground_truth, sample
+from regional.toy.evaluate import (
+    PLAIN,
+    Settings,
+    bench_scenes,
+    evaluate,
+    example_scene,
+    ground_truth,
+    sample,
+)
 from regional.toy.score import score_scene
-from regional.toy.world import SIZE, Scene, SceneObject
+from regional.toy.world import SIZE
 
 pytestmark = pytest.mark.skipif(
     not (TOY_MODEL_DIR / "model_index.json").exists(), reason="toy model not trained (make toy-model)"
@@ -59,25 +64,28 @@ def test_generates_a_deterministic_image(pipe):
 @pytest.mark.slow
 def test_example_layout_draws_red_circle_left_blue_square_right(pipe):
     """The README's first run (regional/toy/example_layout.json): right colour and shape on the right sides."""
-    layout = Layout.model_validate_json((Path(toy.__file__).parent / "example_layout.json").read_text())
-    objects = tuple(
-        SceneObject(colour, shape, "large", slot, box, box)
-        for colour, shape, slot, box in (("red", "circle", "left", (0.0, 0.0, 0.5, 1.0)),
-                                         ("blue", "square", "right", (0.5, 0.0, 1.0, 1.0)))
-    )  # fmt: skip
-    scene = Scene(objects, "white", layout.base_prompt)
+    layout, scene = example_scene()
     images = sample(pipe, layout, range(8), Settings())
     assert sum(score_scene(image, scene).correct for image in images) >= 7  # measured: 8 of 8
 
 
 @pytest.mark.slow
-def test_regional_beats_plain_when_the_caption_order_is_not_the_trained_one(pipe):
-    """With the world's caption order plain prompting already places everything (the model learnt the order);
-    with objects named in another order it does not, and the regional boxes put colours back in place."""
-    scenes = bench_scenes(2, 6, captions="reordered") + bench_scenes(4, 4, captions="reordered")
+def test_regional_places_objects_that_the_caption_names_without_positions(pipe):
+    """A caption that names the objects but not where ("a red circle and a blue square ..."): plain prompting
+    can only guess, the regional boxes put each colour and shape in place."""
+    scenes = bench_scenes(2, 6, captions="unplaced") + bench_scenes(3, 4, captions="unplaced")
     plain = evaluate(pipe, scenes, 2, ground_truth, PLAIN).as_dict()
     regional = evaluate(pipe, scenes, 2, ground_truth, Settings()).as_dict()
-    # measured: colour 73% -> 89%, objects 66% -> 80%, leakage 2.4% -> 1.3%
-    assert regional["colour_accuracy"] >= plain["colour_accuracy"] + 0.10, (plain, regional)
-    assert regional["object_accuracy"] >= plain["object_accuracy"] + 0.05, (plain, regional)
-    assert regional["leakage"] < plain["leakage"], (plain, regional)
+    # measured: colour 52% -> 85%, objects 38% -> 71%, leakage 6.2% -> 1.4%
+    assert regional["colour_accuracy"] >= plain["colour_accuracy"] + 0.20, (plain, regional)
+    assert regional["object_accuracy"] >= plain["object_accuracy"] + 0.20, (plain, regional)
+    assert regional["leakage"] < plain["leakage"] / 2, (plain, regional)
+
+
+@pytest.mark.slow
+def test_plain_prompting_reads_position_words_in_any_order(pipe):
+    """Training captions name objects in several orders, so the model binds them by position words, not by
+    their order in the caption (a model trained on the world's fixed order placed 28-50% of such scenes)."""
+    scenes = bench_scenes(2, 6, captions="reordered") + bench_scenes(3, 4, captions="reordered")
+    plain = evaluate(pipe, scenes, 2, ground_truth, PLAIN).as_dict()
+    assert plain["object_accuracy"] >= 0.85, plain  # measured: 96% of objects, 90% of scenes

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from regional.pipeline import RegionalFluxPipeline
-from regional.toy.train import FlowTrainer, cfg_scale, main
-from regional.toy.world import make_scene
+from regional.toy.train import FlowTrainer, caption_variants, cfg_scale, cosine_lr, main
+from regional.toy.world import PHRASES, make_scene
 
 TINY_RUN = ["--scenes", "16", "--batch", "4", "--vae-steps", "2", "--steps", "3", "--distill-steps", "2",
             "--decoder-steps", "2", "--checkpoint-every", "2", "--threads", "1"]  # fmt: skip
@@ -59,10 +59,48 @@ def test_distillation_target_is_the_teachers_classifier_free_guidance(trained):
     from diffusers import FluxPipeline
 
     pipe = FluxPipeline.from_pretrained(trained)
-    captions = [make_scene(seed).caption for seed in range(8)]
+    captions = [(make_scene(seed).caption,) for seed in range(8)]
     latents = torch.randn(8, 16, 8, 8)
     trainer = FlowTrainer(pipe, latents, captions, lr=0.0, seed=0)
     teacher = copy.deepcopy(pipe.transformer).requires_grad_(False)
     assert trainer.distill_step(teacher, batch=4, lr=0.0, max_guidance=1.0) < 1e-10
     assert trainer.distill_step(teacher, batch=4, lr=0.0, max_guidance=7.0) > 1e-6
     assert cfg_scale(torch.tensor([1.0, 3.5])).tolist() == [1.0, 2.25]
+
+
+def test_caption_variants_name_the_same_objects_in_another_order_and_without_positions():
+    seed = next(s for s in range(100) if len(make_scene(s).objects) == 3)
+    scene = make_scene(seed)
+    world, reordered, unplaced = caption_variants(seed)
+    assert world == scene.caption and reordered != world
+    for caption in (world, reordered, unplaced):
+        assert all(obj.phrase in caption for obj in scene.objects)
+    order = lambda caption: sorted(scene.objects, key=lambda obj: caption.index(obj.phrase))  # noqa: E731
+    assert order(reordered) != order(world)
+    assert not any(phrase in unplaced for phrase in [*PHRASES.values(), "at the top", "at the bottom"])
+    single = next(s for s in range(100) if len(make_scene(s).objects) == 1)
+    assert caption_variants(single) == (make_scene(single).caption,) * 3
+
+
+@pytest.mark.slow
+def test_the_caption_mix_decides_which_caption_a_training_example_gets(trained):
+    """With all weight on one kind, every example in a batch is captioned that way."""
+    from diffusers import FluxPipeline
+
+    pipe = FluxPipeline.from_pretrained(trained)
+    seeds = [s for s in range(40) if len(make_scene(s).objects) > 1][:6]
+    captions = [caption_variants(seed) for seed in seeds]
+    for kind in range(3):
+        mix = tuple(float(k == kind) for k in range(3))
+        trainer = FlowTrainer(pipe, torch.randn(6, 16, 8, 8), captions, lr=0.0, seed=0, caption_mix=mix)
+        _, t5_ids, x0, *_ = trainer._noisy_batch(batch=12, caption_dropout=0.0)
+        decoded = pipe.tokenizer_2.batch_decode(t5_ids, skip_special_tokens=True)
+        scenes = [next(i for i in range(6) if torch.equal(trainer.latents[i], x)) for x in x0]
+        assert [d.replace(" ", "") for d in decoded] == [captions[i][kind].replace(" ", "") for i in scenes]
+
+
+def test_the_learning_rate_anneals_by_time_when_the_clock_runs_out_before_the_steps():
+    assert cosine_lr(50, 1000, 1.0) == pytest.approx(0.51)  # warm-up
+    assert cosine_lr(200, 1000, 1.0) > 0.95
+    assert cosine_lr(200, 1000, 1.0, time_used=0.5) == pytest.approx(0.5)
+    assert cosine_lr(200, 1000, 1.0, time_used=1.0) == pytest.approx(0.0)
