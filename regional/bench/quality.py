@@ -6,15 +6,16 @@ Measured on the toy shapes world (``regional.toy``) with the committed toy FLUX 
 - plain prompting (the base caption alone, ``inject_steps=0``),
 - regional prompting with the ground-truth boxes (one region per object, its phrase as prompt),
 - regional prompting with the layout of the offline planner (when the ``planner`` package is importable),
-- plain and regional prompting on the same scenes with their objects named in another order than training
-  captions use (a model that binds by order rather than by position words fails these), and named without
-  positions (only the layout can place them: explicit boxes with a plain caption),
+- plain and regional prompting on the same scenes with their objects named in another order than the
+  world's captions use (a model that binds by order rather than by position words fails these), and named
+  without positions, in a shuffled order (only the layout can place them: explicit boxes with a plain
+  caption),
 - and, as a ceiling, the ground-truth renders passed through the model's VAE,
 
 and scored by image analysis (``regional.toy.score``): per-object accuracy (right colour and shape in its
 box), colour accuracy, scene accuracy (every object right), leakage (share of a region's pixels in another
-region's colour) and seam (RGB step across region borders on background pixels). A sweep (on reordered
-captions, where the base prompt alone does not place the objects) over base ratio,
+region's colour) and seam (RGB step across region borders on background pixels). A sweep (on captions without
+positions, where the base prompt alone does not place the objects) over base ratio,
 injected steps and block intervals reproduces the paper's ablation (alignment versus seams); a few points
 vary the distilled guidance scale.
 
@@ -131,8 +132,8 @@ def sweep(pipe, sizes: dict, args) -> list[dict]:
     from regional.toy.evaluate import Summary, bench_scenes, evaluate, ground_truth
 
     results = []
-    # Reordered captions: there the base prompt alone does not say where things go, so the knobs matter.
-    scenes = {count: bench_scenes(count, sizes["sweep_scenes"], "reordered") for count in (2, 4)}
+    # Captions without positions: there only the layout says where things go, so the knobs matter.
+    scenes = {count: bench_scenes(count, sizes["sweep_scenes"], "unplaced") for count in (2, 4)}
     for settings in sweep_settings(args.quick):
         total = Summary()
         per_count = {}
@@ -180,7 +181,7 @@ def format_table(rows: dict) -> str:
 
 
 def format_sweep(results: list[dict]) -> str:
-    head = f"{'settings (2+4 objects, reordered, gt boxes)':<52}{'obj acc %':>10}{'scene %':>9}{'leak %':>8}{'seam':>7}"
+    head = f"{'settings (2+4 objects, unplaced, gt boxes)':<52}{'obj acc %':>10}{'scene %':>9}{'leak %':>8}{'seam':>7}"
     lines = [head, "-" * len(head)]
     for r in results:
         seam = "-" if r["seam"] is None else f"{r['seam']:.1f}"

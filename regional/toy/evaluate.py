@@ -109,7 +109,7 @@ class Summary:
 
 CAPTIONS = ("world", "reordered", "unplaced")
 """Caption styles of the benchmark: the world's own, objects named in another order (``reorder_caption``),
-objects named without positions (``unplace_caption``)."""
+objects named without positions in a shuffled order (``unplace_caption``)."""
 
 
 def bench_scenes(num_objects: int, count: int, captions: str = "world") -> list[Scene]:
@@ -119,7 +119,7 @@ def bench_scenes(num_objects: int, count: int, captions: str = "world") -> list[
     if captions == "reordered":
         return [reorder_caption(scene, i) for i, scene in enumerate(scenes)]
     if captions == "unplaced":
-        return [unplace_caption(scene) for scene in scenes]
+        return [unplace_caption(scene, i) for i, scene in enumerate(scenes)]
     if captions != "world":
         raise ValueError(f"captions must be one of {CAPTIONS}, got {captions!r}")
     return scenes

@@ -11,7 +11,6 @@ from PIL import Image
 from regional.layout import Layout
 from regional.overlay import draw_layout
 from regional.toy.evaluate import PLAIN, Settings, bench_scenes, sample
-from regional.toy.world import unplace_caption
 
 CELL = 192
 """Side in pixels of one image in the grid (the 64-px samples are scaled up without smoothing)."""
@@ -34,16 +33,22 @@ def sample_grid(pipe, path: Path, steps: int | None, max_sequence_length: int, p
     """Rows of (caption, ground-truth layout, plain sample, and plain / regional samples of the same scene
     captioned without positions) for 2, 3 and 4 objects."""
     plt = _pyplot()
-    scenes = [scene for count in (2, 3, 4) for scene in bench_scenes(count, per_count)]
+    scenes = [
+        pair
+        for count in (2, 3, 4)
+        for pair in zip(bench_scenes(count, per_count), bench_scenes(count, per_count, "unplaced"), strict=True)
+    ]
     titles = ("layout", "plain", "plain, caption\nwithout positions", "regional, caption\nwithout positions")
     fig, axes = plt.subplots(len(scenes), 5, figsize=(12, 2.6 * len(scenes)))
-    for row, (scene, ax) in enumerate(zip(scenes, axes, strict=True)):
-        layout, unplaced = scene.layout(), unplace_caption(scene).layout()
+    for row, ((scene, unplaced_scene), ax) in enumerate(zip(scenes, axes, strict=True)):
+        layout, unplaced = scene.layout(), unplaced_scene.layout()
         images = [sample(pipe, lay, [row], settings, steps, max_sequence_length)[0]
                   for lay, settings in ((layout, PLAIN), (unplaced, PLAIN), (unplaced, Settings()))]  # fmt: skip
         big = [Image.fromarray(img).resize((CELL, CELL), Image.Resampling.NEAREST) for img in images]
         panels = [draw_layout(_scaled(layout, CELL)), *big]
-        ax[0].text(0, 0.5, "\n".join(textwrap.wrap(scene.caption, 34)), va="center", fontsize=8)
+        captions = [*textwrap.wrap(scene.caption, 34), "", "without positions:",
+                    *textwrap.wrap(unplaced_scene.caption.removesuffix(f" {scene.background_phrase}"), 34)]  # fmt: skip
+        ax[0].text(0, 0.5, "\n".join(captions), va="center", fontsize=7)
         for axis, panel, title in zip(ax[1:], panels, titles, strict=True):
             axis.imshow(np.asarray(panel))
             if row == 0:
@@ -68,7 +73,7 @@ def plot_sweep(results: list[dict], path: Path) -> None:
             steps, [100 * r["object_accuracy"] for _, r in line], marker="o", label=f"base ratio {ratio}"
         )
         seam_ax.plot(steps, [r["seam"] or 0.0 for _, r in line], marker="o", label=f"base ratio {ratio}")
-    acc_ax.set(xlabel="injected steps T", ylabel="object accuracy, % (2 + 4 objects, reordered)",
+    acc_ax.set(xlabel="injected steps T", ylabel="object accuracy, % (2 + 4 objects, unplaced)",
                title="Regional control (higher = better)")  # fmt: skip
     seam_ax.set(xlabel="injected steps T", ylabel="mean RGB step across region borders",
                 title="Seams (lower = smoother)")  # fmt: skip

@@ -57,7 +57,7 @@ def caption_variants(seed: int) -> tuple[str, str, str]:
     scene = make_scene(seed)
     if len(scene.objects) < 2:
         return (scene.caption,) * 3
-    return scene.caption, reorder_caption(scene, seed).caption, unplace_caption(scene).caption
+    return scene.caption, reorder_caption(scene, seed).caption, unplace_caption(scene, seed).caption
 
 
 def cosine_lr(step: int, total: int, base: float, time_used: float = 0.0, warmup: int = 100) -> float:

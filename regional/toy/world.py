@@ -179,15 +179,15 @@ def reorder_caption(scene: Scene, seed: int) -> Scene:
     return Scene(scene.objects, scene.background, _caption(order, scene.background, None))
 
 
-def unplace_caption(scene: Scene) -> Scene:
-    """The same scene, its caption naming the objects without positions ("a red circle, a blue square and
-    ..."): only a layout can say where they go, as when a client sends explicit boxes with a plain caption.
-    The world never captions several objects this way, so plain prompting can only guess."""
+def unplace_caption(scene: Scene, seed: int) -> Scene:
+    """The same scene, its caption naming the objects without positions and in an order drawn from ``seed``
+    ("a blue square, a red circle and ..."): only a layout can say where they go, as when a client sends
+    explicit boxes with a caption whose order has nothing to do with them."""
     if len(scene.objects) < 2:
         raise ValueError("a caption with one object has nothing to unplace")
-    return Scene(
-        scene.objects, scene.background, _caption(list(scene.objects), scene.background, None, False)
-    )
+    order = list(scene.objects)
+    random.Random(seed).shuffle(order)
+    return Scene(scene.objects, scene.background, _caption(order, scene.background, None, False))
 
 
 def render(scene: Scene) -> np.ndarray:

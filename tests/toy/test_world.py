@@ -68,14 +68,18 @@ def test_reordered_caption_names_the_same_objects_in_another_order():
         reorder_caption(make_scene(0, 1), 0)
 
 
-def test_unplaced_caption_names_the_objects_without_positions():
-    scene = make_scene(3, 3)
-    unplaced = unplace_caption(scene)
-    assert unplaced.objects == scene.objects
-    assert all(obj.phrase in unplaced.caption for obj in scene.objects)
-    assert not any(word in unplaced.caption.split() for word in ("left", "right", "top", "bottom", "centre"))
+def test_unplaced_caption_names_the_objects_without_positions_in_a_seeded_order():
+    scene = make_scene(3, 4)
+    orders = set()
+    for seed in range(8):
+        unplaced = unplace_caption(scene, seed)
+        assert unplaced.objects == scene.objects and unplaced == unplace_caption(scene, seed)
+        assert all(obj.phrase in unplaced.caption for obj in scene.objects)
+        assert not any(w in unplaced.caption.split() for w in ("left", "right", "top", "bottom", "centre"))
+        orders.add(tuple(sorted(scene.objects, key=lambda obj: unplaced.caption.index(obj.phrase))))
+    assert len(orders) > 1  # the order says nothing about the positions
     with pytest.raises(ValueError, match="one object"):
-        unplace_caption(make_scene(0, 1))
+        unplace_caption(make_scene(0, 1), 0)
 
 
 def test_bench_scenes_share_objects_across_caption_styles():
