@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 from planner_smollm import gguf_path, model_folder
+from processes import stop_processes
 
 from planner import planning
 from planner.extract import extract_json
@@ -66,11 +67,7 @@ def smollm_server() -> Iterator[tuple[str, str]]:
             pytest.fail("transformers serve did not start within 180 s")
         yield f"{url}/v1", folder
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_processes(process, timeout=20)
 
 
 @needs_weights

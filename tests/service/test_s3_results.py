@@ -23,6 +23,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from processes import stop_processes
 
 pytest.importorskip("s3fs", reason="s3fs is not installed (the `s3` extra)")
 pytest.importorskip("moto.server", reason="moto's S3 server is not installed (`pip install 'moto[server]'`)")
@@ -99,12 +100,7 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         admin.mkdir(BUCKET)
         yield endpoint
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_processes(server, timeout=10)
 
 
 @pytest.fixture(scope="module")
