@@ -98,8 +98,8 @@ def planner_method(width: int, height: int):
 
 def main_table(pipe, sizes: dict, args) -> dict:
     """Rows of the table: method -> object count -> summary. The "reordered" rows use the same scenes with
-    their objects named in another order than training captions (does the model bind by position words?),
-    the "unplaced" rows name them without positions (only the layout says where they go)."""
+    their objects named in another order than the world's captions (does the model bind by position words?),
+    the "unplaced" rows name them without positions in a shuffled order (only the layout says where)."""
     from regional.toy.evaluate import PLAIN, Settings, bench_scenes, evaluate, ground_truth, reconstruction
     from regional.toy.world import SIZE
 

@@ -17,7 +17,7 @@ import torch
 from regional.layout import Layout
 from regional.toy.components import MAX_SEQUENCE_LENGTH
 from regional.toy.score import SceneScore, score_scene
-from regional.toy.world import Scene, SceneObject, make_scene, reorder_caption, unplace_caption
+from regional.toy.world import SLOTS, Scene, SceneObject, make_scene, reorder_caption, unplace_caption
 
 BENCH_SEED_OFFSET = 10**6
 """Benchmark scenes use seeds from here on; training used seeds below ``--scenes`` (30,000 by default)."""
@@ -29,14 +29,16 @@ EXAMPLE_LAYOUT = Path(__file__).parent / "example_layout.json"
 
 
 def example_scene() -> tuple[Layout, Scene]:
-    """EXAMPLE_LAYOUT and the scene it asks for (each object's box is its region), to score samples of it."""
+    """EXAMPLE_LAYOUT and the scene it asks for, read from its regions' phrases ("a large red circle") and
+    boxes (each object's box is its region), to score samples of it."""
     layout = Layout.model_validate_json(EXAMPLE_LAYOUT.read_text())
-    objects = tuple(
-        SceneObject(colour, shape, "large", slot, region.box, region.box)
-        for (colour, shape, slot), region in zip((("red", "circle", "left"), ("blue", "square", "right")),
-                                                 layout.regions, strict=True)
-    )  # fmt: skip
-    return layout, Scene(objects, "white", layout.base_prompt)
+    slots = {box: name for name, box in SLOTS.items()}
+    objects = []
+    for region in layout.regions:
+        _, size, colour, shape = region.phrase.split()
+        objects.append(SceneObject(colour, shape, size, slots[tuple(region.box)], region.box, region.box))
+    background = layout.base_prompt.rsplit(" on a ", 1)[1].removesuffix(" background")
+    return layout, Scene(tuple(objects), background, layout.base_prompt)
 
 
 @dataclass(frozen=True)
