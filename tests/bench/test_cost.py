@@ -62,3 +62,12 @@ def test_side_by_side_run_reports_ratios_table_and_plot(tmp_path):
     plot(records, tmp_path / "cost.png", "test")
     assert (tmp_path / "cost.png").stat().st_size > 1000
     json.dumps([r.__dict__ for r in records])
+
+
+def test_flux_dev_wall_model_needs_cuda_and_unknown_models_are_named():
+    from regional.bench.cost import wall_time_components
+
+    with pytest.raises(ValueError, match="'flux-dev' on CUDA"):
+        wall_time_components("flux-dev", "cpu")
+    with pytest.raises(ValueError, match="'schnell'"):
+        wall_time_components("schnell", "cpu")
