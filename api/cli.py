@@ -17,6 +17,8 @@ import threading
 import time
 from pathlib import Path
 
+from regional.toy.world import SIZE as SHAPES_SIZE
+
 EMBEDDED_DIR = Path(".cache/regional")
 """Where the embedded Redis keeps its database (relative to the working directory)."""
 
@@ -39,13 +41,13 @@ def is_loopback(host: str) -> bool:
 
 
 def curl_example(host: str, port: int, auth: bool, model: str | None = None) -> str:
-    """A working request for the model the worker loaded: the CPU models draw the 64 px shapes world."""
+    """A working request for the model the worker loaded: the CPU models draw the shapes world."""
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     key = ' -H "Authorization: Bearer $REGIONAL_KEY"' if auth else ""
     if model in ("toy", "tiny"):
         prompt, size = (
             "a large red circle on the left and a large blue square on the right on a white background",
-            64,
+            SHAPES_SIZE,
         )
     else:
         prompt, size = "a red fox on the left, a snowy cabin on the right, northern lights above", 1024

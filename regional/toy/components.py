@@ -21,7 +21,7 @@ MAX_SEQUENCE_LENGTH = 48
 
 
 def build_vae() -> AutoencoderKL:
-    """An 8x AutoencoderKL, 64 x 64 x 3 pixels <-> 8 x 8 x 16 latents."""
+    """An 8x AutoencoderKL, e.g. 128 x 128 x 3 pixels <-> 16 x 16 x 16 latents (fully convolutional)."""
     return flux_vae((16, 32, 32, 32), LATENT_CHANNELS, norm_num_groups=8, mid_block_add_attention=False)
 
 

@@ -12,8 +12,8 @@ from regional.layout import Layout
 from regional.overlay import draw_layout
 from regional.toy.evaluate import PLAIN, Settings, bench_scenes, sample
 
-CELL = 192
-"""Side in pixels of one image in the grid (the 64-px samples are scaled up without smoothing)."""
+CELL = 256
+"""Side in pixels of one image in the grid (the samples are scaled up without smoothing)."""
 
 
 def _pyplot():
@@ -36,7 +36,9 @@ def sample_grid(pipe, path: Path, steps: int | None, max_sequence_length: int, p
     scenes = [
         pair
         for count in (2, 3, 4)
-        for pair in zip(bench_scenes(count, per_count), bench_scenes(count, per_count, "unplaced"), strict=True)
+        for pair in zip(
+            bench_scenes(count, per_count), bench_scenes(count, per_count, "unplaced"), strict=True
+        )
     ]
     titles = ("layout", "plain", "plain, caption\nwithout positions", "regional, caption\nwithout positions")
     fig, axes = plt.subplots(len(scenes), 5, figsize=(12, 2.6 * len(scenes)))

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from regional.raster import TOKEN_PX
+from regional.toy.world import SIZE, SIZES
+
 CARD = """\
 # Toy FLUX: a small FLUX.1-architecture model of the shapes world
 
@@ -11,8 +14,8 @@ A text-to-image model with the exact component classes of FLUX.1 (FluxTransforme
 CLIPTextModel, T5EncoderModel, local tokenizers, FlowMatchEulerDiscreteScheduler), at toy sizes, trained
 here (on CPU, continued on one GPU where `training.json` says so) on the synthetic world of
 `regional/toy/world.py`: 1-4 coloured shapes (circle, square, triangle; red,
-green, blue, yellow, purple; small 16 px or large 26 px) on a white, gray or black background, 64 x 64 px
-(4 x 4 FLUX tokens of 16 px).
+green, blue, yellow, purple; small {small} px or large {large} px) on a white, gray or black background,
+{size} x {size} px ({tokens} x {tokens} FLUX tokens of 16 px).
 
 It exists so that regional prompting can be *measured* without FLUX weights or a GPU: it draws what the
 caption says, well enough to score colour and shape inside each box. It is not a general image model.
@@ -26,7 +29,7 @@ pipe = RegionalFluxPipeline.from_pretrained("regional/toy/model")
 ```
 
 or `--model toy` on the CLI. Prompts must use the world's words, e.g. "a large red circle on the left and a
-large blue square on the right on a white background"; canvas 64 x 64. The pipeline uses 48 T5 tokens by
+large blue square on the right on a white background"; canvas {size} x {size}. The pipeline uses 48 T5 tokens by
 itself (the tokenizer's `model_max_length`, the training length; every caption of the world fits).
 
 ## Training
@@ -72,5 +75,13 @@ def write_model_card(folder: Path, stats: dict) -> None:
         if history
         else ""
     )
-    text = CARD.format(command=command(stats.get("args", {})), rows=rows, history=earlier)
+    text = CARD.format(
+        command=command(stats.get("args", {})),
+        rows=rows,
+        history=earlier,
+        size=SIZE,
+        tokens=SIZE // TOKEN_PX,
+        small=SIZES["small"],
+        large=SIZES["large"],
+    )
     (folder / "README.md").write_text(text)

@@ -42,8 +42,23 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1.0
 
 
-def render_batch(seeds: range | list[int], device: str | torch.device = "cpu") -> torch.Tensor:
-    return to_tensor(np.stack([make_scene(seed).render() for seed in seeds])).to(device)
+class SceneImages(torch.utils.data.Dataset):
+    """Scenes ``first`` .. ``first + count - 1``, rendered as VAE inputs: (3, SIZE, SIZE) in [-1, 1]."""
+
+    def __init__(self, first: int, count: int):
+        self.first, self.count = first, count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return to_tensor(make_scene(self.first + index).render()[None])[0]
+
+
+def scene_batches(first: int, count: int, batch: int, workers: int) -> torch.utils.data.DataLoader:
+    """Batches of rendered scenes in seed order; ``workers`` processes render them (the VAE stages on a GPU
+    wait on rendering otherwise)."""
+    return torch.utils.data.DataLoader(SceneImages(first, count), batch_size=batch, num_workers=workers)
 
 
 CAPTION_KINDS = ("world", "reordered", "unplaced")
@@ -94,12 +109,15 @@ def _fit(params, steps: int, lr: float, deadline: float, seed: int, desc: str, l
     return losses
 
 
-def train_vae(vae, steps: int, batch: int, lr: float, deadline: float, seed: int) -> list[float]:
+def train_vae(
+    vae, steps: int, batch: int, lr: float, deadline: float, seed: int, workers: int = 0
+) -> list[float]:
     """Fit the autoencoder on freshly rendered scenes (seeds from 10**9 up, apart from the transformer's)."""
     latent_elements = vae.config.latent_channels * (SIZE // 8) ** 2
+    batches = iter(scene_batches(10**9, steps * batch, batch, workers))
 
     def loss_at(step: int) -> torch.Tensor:
-        x = render_batch(range(10**9 + step * batch, 10**9 + (step + 1) * batch), vae.device)
+        x = next(batches).to(vae.device)
         posterior = vae.encode(x).latent_dist
         recon = vae.decode(posterior.sample()).sample
         return (recon - x).abs().mean() + 1e-4 * posterior.kl().mean() / latent_elements
@@ -110,14 +128,17 @@ def train_vae(vae, steps: int, batch: int, lr: float, deadline: float, seed: int
     return losses
 
 
-def finetune_decoder(vae, steps: int, batch: int, lr: float, deadline: float, seed: int) -> list[float]:
+def finetune_decoder(
+    vae, steps: int, batch: int, lr: float, deadline: float, seed: int, workers: int = 0
+) -> list[float]:
     """Sharpen the decoder with the encoder frozen, so the latent space the transformer learned stays valid.
 
     Loss: L1 weighted 5x on object pixels (saturated ones), which the background otherwise outweighs.
     """
+    batches = iter(scene_batches(2 * 10**9, steps * batch, batch, workers))
 
     def loss_at(step: int) -> torch.Tensor:
-        x = render_batch(range(2 * 10**9 + step * batch, 2 * 10**9 + (step + 1) * batch), vae.device)
+        x = next(batches).to(vae.device)
         with torch.no_grad():
             latents = vae.encode(x).latent_dist.mode()
         weight = 1 + 4 * ((x.amax(1, keepdim=True) - x.amin(1, keepdim=True)) > 0.4).float()
@@ -131,10 +152,10 @@ def finetune_decoder(vae, steps: int, batch: int, lr: float, deadline: float, se
 
 
 @torch.no_grad()
-def encode_latents(vae, num_scenes: int, batch: int = 256) -> torch.Tensor:
+def encode_latents(vae, num_scenes: int, batch: int = 256, workers: int = 0) -> torch.Tensor:
     """Posterior means of scenes 0..num_scenes-1, raw (before shift/scale). Shape: (N, C, SIZE/8, SIZE/8)."""
-    chunks = [vae.encode(render_batch(range(i, min(i + batch, num_scenes)), vae.device)).latent_dist.mode()
-              for i in tqdm(range(0, num_scenes, batch), desc="encode")]  # fmt: skip
+    chunks = [vae.encode(x.to(vae.device)).latent_dist.mode()
+              for x in tqdm(scene_batches(0, num_scenes, batch, workers), desc="encode")]  # fmt: skip
     return torch.cat(chunks)
 
 
@@ -351,6 +372,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads; 1 is much faster than 2 when another process shares the 2 cores")  # fmt: skip
     parser.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda, cuda:N")
+    parser.add_argument(
+        "--workers", type=int, default=0, help="processes rendering scenes for the VAE stages"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(args.threads)
@@ -365,13 +389,15 @@ def main(argv: list[str] | None = None) -> int:
     history: list[dict] = []  # the runs this one continues, oldest first
     if args.init is None:
         pipe = FluxPipeline(**build_components(args.seed)).to(device)
-        vae_losses = train_vae(pipe.vae, args.vae_steps, args.batch, 2e-3, start + 0.25 * budget, args.seed)
-        raw = encode_latents(pipe.vae, args.scenes)
+        vae_losses = train_vae(
+            pipe.vae, args.vae_steps, args.batch, 2e-3, start + 0.25 * budget, args.seed, args.workers
+        )
+        raw = encode_latents(pipe.vae, args.scenes, workers=args.workers)
         pipe.vae.register_to_config(shift_factor=float(raw.mean()), scaling_factor=float(1 / raw.std()))
     else:  # continue training a saved model: its VAE and latent statistics stay as they are
         pipe = FluxPipeline.from_pretrained(args.init, torch_dtype=torch.float32).to(device)
         vae_losses = []
-        raw = encode_latents(pipe.vae, args.scenes)
+        raw = encode_latents(pipe.vae, args.scenes, workers=args.workers)
         record = args.init / "training.json"
         previous = json.loads(record.read_text()) if record.exists() else {"minutes": 0, "note": "unrecorded"}
         history = previous.pop("history", []) + [previous]
@@ -423,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
                   lambda lr: trainer.distill_step(teacher, args.batch, lr, args.max_guidance))  # fmt: skip
     if args.decoder_steps:
         decoder_losses = finetune_decoder(
-            pipe.vae, args.decoder_steps, args.batch, 1e-3, start + budget, args.seed
+            pipe.vae, args.decoder_steps, args.batch, 1e-3, start + budget, args.seed, args.workers
         )
         curves["decoder fine-tune (weighted L1)"] = decoder_losses
         stats.update(

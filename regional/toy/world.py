@@ -17,8 +17,9 @@ from PIL import Image, ImageDraw
 
 from regional.layout import Layout, Region
 
-SIZE = 64
-"""Canvas side in pixels: 4 x 4 FLUX tokens of 16 px."""
+SIZE = 128
+"""Canvas side in pixels: 8 x 8 FLUX tokens of 16 px, so a quadrant region holds 16 tokens (at 64 px it held
+4, too few for the regional path to draw a shape in)."""
 
 COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (220, 30, 30),
@@ -38,7 +39,7 @@ BACKGROUNDS: dict[str, tuple[int, int, int]] = {
 
 SHAPES = ("circle", "square", "triangle")
 
-SIZES: dict[str, int] = {"small": 16, "large": 26}
+SIZES: dict[str, int] = {"small": 32, "large": 52}
 """Shape side (diameter) in pixels."""
 
 SLOTS: dict[str, tuple[float, float, float, float]] = {
@@ -131,7 +132,7 @@ def _place(rng: random.Random, colour: str, shape: str, size: str, slot: str) ->
     side = SIZES[size] / SIZE
     box = (0.0, 0.0, 1.0, 1.0) if slot == "anywhere" else SLOTS[slot]
     x0, y0, x1, y1 = box
-    jitter = 3 / SIZE  # a few pixels around the slot centre
+    jitter = 6 / SIZE  # a few pixels around the slot centre
     cx = min(max((x0 + x1) / 2 + rng.uniform(-jitter, jitter), x0 + side / 2), x1 - side / 2)
     cy = min(max((y0 + y1) / 2 + rng.uniform(-jitter, jitter), y0 + side / 2), y1 - side / 2)
     if slot == "anywhere":
@@ -204,4 +205,4 @@ def render(scene: Scene) -> np.ndarray:
             draw.rectangle(box, fill=fill)
         else:
             draw.polygon([((x0 + x1) / 2, y0), (x1 - 1, y1 - 1), (x0, y1 - 1)], fill=fill)
-    return np.asarray(image, dtype=np.uint8)
+    return np.array(image, dtype=np.uint8)

@@ -18,6 +18,7 @@ from api import cli
 from api.auth import owner_for
 from api.exceptions import ApiError
 from api.settings import ApiSettings, hash_key
+from regional.toy.world import SIZE
 
 
 def test_refuses_non_loopback_without_keys(monkeypatch, capsys) -> None:
@@ -105,4 +106,4 @@ def test_serve_on_embedded_defaults(tmp_path) -> None:
     assert "embedded Redis" in output and "worker ready: model 'tiny' on cpu" in output
     assert "curl -s -X POST http://127.0.0.1:" in output
     printed = json.loads(output.split("-d '", 1)[1].split("'", 1)[0])
-    assert printed["width"] == printed["height"] == 64 and "red circle" in printed["prompt"]
+    assert printed["width"] == printed["height"] == SIZE and "red circle" in printed["prompt"]

@@ -72,19 +72,19 @@ def test_example_layout_draws_red_circle_left_blue_square_right(pipe):
 @pytest.mark.slow
 def test_regional_places_objects_that_the_caption_names_without_positions(pipe):
     """A caption that names the objects in a shuffled order and not where ("a blue square and a red circle
-    ..."): plain prompting can only guess, the regional boxes pull each colour into place, and more so when
-    injected in every step (the paper's trade-off: stronger control, larger seams)."""
+    ..."): plain prompting can only guess, the regional boxes pull each colour into place, and more so the
+    more steps they are injected in. (Seams, the other side of the paper's trade-off, differ by less than
+    this sample's noise: the benchmark's sweep measures them on more scenes.)"""
     scenes = bench_scenes(2, 6, captions="unplaced") + bench_scenes(3, 4, captions="unplaced")
     plain = evaluate(pipe, scenes, 2, ground_truth, PLAIN).as_dict()
+    two_steps = evaluate(pipe, scenes, 2, ground_truth, Settings(inject_steps=2)).as_dict()
     regional = evaluate(pipe, scenes, 2, ground_truth, Settings()).as_dict()
-    every_step = evaluate(pipe, scenes, 2, ground_truth, Settings(inject_steps=24, base_ratio=0.4)).as_dict()
-    # measured: colour 23% -> 54% -> 83%, objects 23% -> 46% -> 69%, leakage 15.7% -> 10.5% -> 2.8%
-    assert regional["colour_accuracy"] >= plain["colour_accuracy"] + 0.20, (plain, regional)
-    assert regional["object_accuracy"] >= plain["object_accuracy"] + 0.15, (plain, regional)
-    assert regional["leakage"] < plain["leakage"], (plain, regional)
-    assert every_step["colour_accuracy"] >= regional["colour_accuracy"] + 0.15, (regional, every_step)
-    assert every_step["leakage"] < regional["leakage"] / 2, (regional, every_step)
-    assert every_step["seam"] > regional["seam"], (regional, every_step)
+    # measured: colour 27% -> 65% -> 98%, objects 21% -> 65% -> 92%, leakage 13% -> 9.8% -> 0.8%
+    assert regional["colour_accuracy"] >= plain["colour_accuracy"] + 0.40, (plain, regional)
+    assert regional["object_accuracy"] >= plain["object_accuracy"] + 0.40, (plain, regional)
+    assert regional["leakage"] < plain["leakage"] / 4, (plain, regional)
+    assert regional["colour_accuracy"] >= two_steps["colour_accuracy"] + 0.15, (two_steps, regional)
+    assert regional["leakage"] < two_steps["leakage"] / 2, (two_steps, regional)
 
 
 @pytest.mark.slow

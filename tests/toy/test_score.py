@@ -9,42 +9,48 @@ from regional.toy.world import COLOURS, SIZE, SLOTS, make_scene
 LEFT, RIGHT = SLOTS["left"], SLOTS["right"]
 
 
+def box(*thirty_seconds: int) -> tuple[int, ...]:
+    """A pixel box from coordinates in 32nds of the canvas side."""
+    return tuple(v * SIZE // 32 for v in thirty_seconds)
+
+
+IN_LEFT, IN_RIGHT = box(2, 10, 14, 22), box(18, 10, 30, 22)
+
+
 def canvas(*shapes: tuple[str, str, tuple[int, int, int, int]], background=(245, 245, 245)) -> np.ndarray:
     image = Image.new("RGB", (SIZE, SIZE), background)
     draw = ImageDraw.Draw(image)
-    for shape, colour, box in shapes:
+    for shape, colour, bounds in shapes:
         if shape == "circle":
-            draw.ellipse(box, fill=COLOURS[colour])
+            draw.ellipse(bounds, fill=COLOURS[colour])
         elif shape == "square":
-            draw.rectangle(box, fill=COLOURS[colour])
+            draw.rectangle(bounds, fill=COLOURS[colour])
         else:
-            x0, y0, x1, y1 = box
+            x0, y0, x1, y1 = bounds
             draw.polygon([((x0 + x1) / 2, y0), (x1, y1), (x0, y1)], fill=COLOURS[colour])
     return np.asarray(image)
 
 
 def test_red_circle_in_its_box_is_right():
-    score = score_object(colour_map(canvas(("circle", "red", (4, 20, 28, 44)))), "red", "circle", LEFT)
+    score = score_object(colour_map(canvas(("circle", "red", IN_LEFT))), "red", "circle", LEFT)
     assert score.colour_ok and score.shape_ok and score.correct
 
 
 def test_wrong_colour_is_wrong():
-    score = score_object(colour_map(canvas(("circle", "blue", (4, 20, 28, 44)))), "red", "circle", LEFT)
+    score = score_object(colour_map(canvas(("circle", "blue", IN_LEFT))), "red", "circle", LEFT)
     assert not score.colour_ok and not score.correct
 
 
 def test_wrong_shape_is_wrong():
-    colours = colour_map(canvas(("square", "red", (4, 20, 28, 44))))
+    colours = colour_map(canvas(("square", "red", IN_LEFT)))
     assert score_object(colours, "red", "square", LEFT).correct
     score = score_object(colours, "red", "circle", LEFT)
     assert score.colour_ok and not score.shape_ok and score.shape_seen == "square"
-    assert score_object(
-        colour_map(canvas(("triangle", "red", (4, 20, 28, 44)))), "red", "triangle", LEFT
-    ).correct
+    assert score_object(colour_map(canvas(("triangle", "red", IN_LEFT))), "red", "triangle", LEFT).correct
 
 
 def test_object_in_the_wrong_box_or_missing_is_wrong():
-    colours = colour_map(canvas(("circle", "red", (36, 20, 60, 44))))
+    colours = colour_map(canvas(("circle", "red", IN_RIGHT)))
     assert not score_object(colours, "red", "circle", LEFT).correct
     assert not score_object(colour_map(canvas()), "red", "circle", LEFT).correct
 
@@ -61,7 +67,7 @@ def test_leakage_and_seam():
     scene = next(s for s in (make_scene(i, 2) for i in range(100)) if s.objects[0].slot == "left")
     first, second = scene.objects
     # both objects drawn in the left box: the second colour leaks into the first region
-    image = canvas(("circle", first.colour, (2, 4, 28, 30)), ("circle", second.colour, (2, 34, 28, 60)))
+    image = canvas(("circle", first.colour, box(1, 2, 14, 15)), ("circle", second.colour, box(1, 17, 14, 30)))
     assert score_scene(image, scene).leakage > 0.1  # mean of ~0.26 (left) and 0 (right)
     flat = score_scene(canvas(), scene)
     assert flat.seam == 0.0

@@ -3,12 +3,21 @@
 import copy
 import json
 
+import numpy as np
 import pytest
 import torch
 
 from regional.pipeline import RegionalFluxPipeline
-from regional.toy.train import FlowTrainer, caption_variants, cfg_scale, cosine_lr, main
-from regional.toy.world import PHRASES, make_scene
+from regional.toy.train import (
+    FlowTrainer,
+    caption_variants,
+    cfg_scale,
+    cosine_lr,
+    main,
+    scene_batches,
+    to_tensor,
+)
+from regional.toy.world import PHRASES, SIZE, make_scene
 
 TINY_RUN = ["--scenes", "16", "--batch", "4", "--vae-steps", "2", "--steps", "3", "--distill-steps", "2",
             "--decoder-steps", "2", "--checkpoint-every", "2", "--threads", "1"]  # fmt: skip
@@ -104,3 +113,11 @@ def test_the_learning_rate_anneals_by_time_when_the_clock_runs_out_before_the_st
     assert cosine_lr(200, 1000, 1.0) > 0.95
     assert cosine_lr(200, 1000, 1.0, time_used=0.5) == pytest.approx(0.5)
     assert cosine_lr(200, 1000, 1.0, time_used=1.0) == pytest.approx(0.0)
+
+
+def test_scene_batches_are_the_seeds_renders_in_order_with_or_without_worker_processes():
+    alone = list(scene_batches(100, 5, 2, workers=0))
+    assert [len(x) for x in alone] == [2, 2, 1] and alone[0].shape == (2, 3, SIZE, SIZE)
+    expected = to_tensor(np.stack([make_scene(seed).render() for seed in range(100, 105)]))
+    assert torch.equal(torch.cat(alone), expected)
+    assert torch.equal(torch.cat(list(scene_batches(100, 5, 2, workers=2))), expected)
