@@ -219,7 +219,7 @@ def run(args: argparse.Namespace) -> int:
         "model": args.model,
         "sizes": sizes,
         "steps": args.steps or pipe.sampling_defaults.num_inference_steps,
-        "defaults": pipe.sampling_defaults.__dict__,
+        "defaults": {**pipe.sampling_defaults.__dict__, "max_sequence_length": args.max_sequence_length},
         "results": {name: {str(k): v for k, v in by_count.items()} for name, by_count in rows.items()},
         "sweep": results,
         "figures": [str(args.out / "samples.png")] + ([str(args.out / "sweep.png")] if results else []),

@@ -8,9 +8,10 @@
    predicts ``noise - x0`` at ``x_t = (1 - t) x0 + t noise``), with an EMA of the weights;
 3. the VAE decoder alone, encoder frozen (sharper objects; the latent space stays the one of stage 2).
 
-Output: ``regional/toy/model/`` (transformer/, vae/, text_encoder/, text_encoder_2/, tokenizer/,
-tokenizer_2/, scheduler/, model_index.json, README.md) plus ``loss.png``. The folder is rewritten at every
-checkpoint, so a stopped run leaves a usable model.
+Output: ``build/toy-model/`` by default (transformer/, vae/, text_encoder/, text_encoder_2/, tokenizer/,
+tokenizer_2/, scheduler/, model_index.json, README.md) plus ``loss.png``, not the committed
+``regional/toy/model/``: a weaker run must not replace it unseen; bench it, then copy it over. The folder is
+rewritten at every checkpoint, so a stopped run leaves a usable model.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from diffusers import FluxPipeline
 from diffusers.pipelines.flux.pipeline_flux import calculate_shift
 from tqdm.auto import tqdm
 
-from regional.loading import TOY_MODEL_DIR
 from regional.toy.components import MAX_SEQUENCE_LENGTH, build_components
 from regional.toy.model_card import write_model_card
 from regional.toy.world import SIZE, make_scene, reorder_caption, unplace_caption
@@ -345,7 +345,7 @@ def save(trainer: FlowTrainer, out: Path, stats: dict, curves: dict[str, list[fl
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=TOY_MODEL_DIR)
+    parser.add_argument("--out", type=Path, default=Path("build/toy-model"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--init", type=Path, help="continue from this saved model (skips the VAE stage)")
     parser.add_argument("--vae-steps", type=int, default=600)

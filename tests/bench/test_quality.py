@@ -10,7 +10,8 @@ from regional.cli import main
 from regional.loading import TOY_MODEL_DIR
 
 pytestmark = pytest.mark.skipif(
-    not (TOY_MODEL_DIR / "model_index.json").exists(), reason="toy model not trained (make toy-model)"
+    not (TOY_MODEL_DIR / "model_index.json").exists(),
+    reason="regional/toy/model is missing (it is committed: restore it with git)",
 )
 ROWS = ("vae ceiling", "plain", "regional (gt boxes)", "regional (planner)", "plain, reordered",
         "regional, reordered", "plain, unplaced", "regional, unplaced")  # fmt: skip
@@ -21,6 +22,7 @@ def test_quick_run_reports_every_row_sweep_and_figures(tmp_path, capsys):
     assert main(["bench", "quality", "--quick", "--json", "--out", str(tmp_path)]) == 0
     report = json.loads(capsys.readouterr().out)
     assert set(report["results"]) == set(ROWS)
+    assert report["defaults"]["max_sequence_length"] == 48  # what the samples used, not FLUX.1-dev's 512
     for name in ROWS:
         for count in ("2", "3", "4"):
             row = report["results"][name][count]

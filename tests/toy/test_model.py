@@ -21,7 +21,8 @@ from regional.toy.score import score_scene
 from regional.toy.world import SIZE
 
 pytestmark = pytest.mark.skipif(
-    not (TOY_MODEL_DIR / "model_index.json").exists(), reason="toy model not trained (make toy-model)"
+    not (TOY_MODEL_DIR / "model_index.json").exists(),
+    reason="regional/toy/model is missing (it is committed: restore it with git)",
 )
 FOLDERS = ("transformer", "vae", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "scheduler")
 
