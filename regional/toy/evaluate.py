@@ -175,7 +175,7 @@ def reconstruction(pipe, scenes: list[Scene]) -> Summary:
     """Ground-truth renders passed through the VAE and scored: the ceiling any sampler can reach."""
     summary = Summary()
     for scene in scenes:
-        x = torch.from_numpy(scene.render().copy()).permute(2, 0, 1)[None].float() / 127.5 - 1
+        x = torch.from_numpy(scene.render()).permute(2, 0, 1)[None].float() / 127.5 - 1
         decoded = pipe.vae.decode(pipe.vae.encode(x).latent_dist.mode()).sample
         image = ((decoded[0].permute(1, 2, 0).clamp(-1, 1) + 1) * 127.5).round().byte().numpy()
         summary.add(score_scene(image, scene))

@@ -191,18 +191,24 @@ def unplace_caption(scene: Scene, seed: int) -> Scene:
     return Scene(scene.objects, scene.background, _caption(order, scene.background, None, False))
 
 
+def draw_shape(
+    draw: ImageDraw.ImageDraw, shape: str, colour: str, box: tuple[float, float, float, float]
+) -> None:
+    """Draw one filled shape into the pixel box ``(x0, y0, x1, y1)``, end-exclusive."""
+    x0, y0, x1, y1 = box
+    fill = COLOURS[colour]
+    if shape == "circle":
+        draw.ellipse((x0, y0, x1 - 1, y1 - 1), fill=fill)
+    elif shape == "square":
+        draw.rectangle((x0, y0, x1 - 1, y1 - 1), fill=fill)
+    else:
+        draw.polygon([((x0 + x1) / 2, y0), (x1 - 1, y1 - 1), (x0, y1 - 1)], fill=fill)
+
+
 def render(scene: Scene) -> np.ndarray:
     """Draw ``scene``. Shape: (SIZE, SIZE, 3), uint8."""
     image = Image.new("RGB", (SIZE, SIZE), BACKGROUNDS[scene.background])
     draw = ImageDraw.Draw(image)
     for obj in scene.objects:
-        x0, y0, x1, y1 = (v * SIZE for v in obj.bbox)
-        box = (x0, y0, x1 - 1, y1 - 1)
-        fill = COLOURS[obj.colour]
-        if obj.shape == "circle":
-            draw.ellipse(box, fill=fill)
-        elif obj.shape == "square":
-            draw.rectangle(box, fill=fill)
-        else:
-            draw.polygon([((x0 + x1) / 2, y0), (x1 - 1, y1 - 1), (x0, y1 - 1)], fill=fill)
+        draw_shape(draw, obj.shape, obj.colour, tuple(v * SIZE for v in obj.bbox))
     return np.array(image, dtype=np.uint8)

@@ -4,7 +4,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from regional.toy.score import colour_map, score_object, score_scene
-from regional.toy.world import COLOURS, SIZE, SLOTS, make_scene
+from regional.toy.world import SIZE, SLOTS, draw_shape, make_scene
 
 LEFT, RIGHT = SLOTS["left"], SLOTS["right"]
 
@@ -21,13 +21,7 @@ def canvas(*shapes: tuple[str, str, tuple[int, int, int, int]], background=(245,
     image = Image.new("RGB", (SIZE, SIZE), background)
     draw = ImageDraw.Draw(image)
     for shape, colour, bounds in shapes:
-        if shape == "circle":
-            draw.ellipse(bounds, fill=COLOURS[colour])
-        elif shape == "square":
-            draw.rectangle(bounds, fill=COLOURS[colour])
-        else:
-            x0, y0, x1, y1 = bounds
-            draw.polygon([((x0 + x1) / 2, y0), (x1, y1), (x0, y1)], fill=COLOURS[colour])
+        draw_shape(draw, shape, colour, bounds)
     return np.asarray(image)
 
 
