@@ -19,6 +19,9 @@ HEAVY_OVERLAP_IOU = 0.3
 OVERLAP_ALLOWED = {"on", "front", "behind", "with", "in", "hold"}
 """Relations that imply overlapping boxes ("a cat on a sofa")."""
 
+SIDES = {"left", "right", "top", "bottom"}
+"""Absolute positions checked on box centres: "left" means the centre lies in the canvas's left half."""
+
 
 @dataclass
 class Expectation:
@@ -27,6 +30,8 @@ class Expectation:
     counts: dict[str, int] = field(default_factory=dict)
     absent: set[str] = field(default_factory=set)
     relations: list[tuple[str, ...]] = field(default_factory=list)
+    sides: dict[str, set[str]] = field(default_factory=dict)
+    """Head -> the halves of the canvas its boxes' centres lie in ("top", "left": the top-left quadrant)."""
 
     @classmethod
     def from_dict(cls, data: dict) -> Expectation:
@@ -34,6 +39,7 @@ class Expectation:
             counts={_head(k): int(v) for k, v in data.get("counts", {}).items()},
             absent={_head(a) for a in data.get("absent", [])},
             relations=[(_head(r[0]), r[1], *(_head(t) for t in r[2:])) for r in data.get("relations", [])],
+            sides={_head(k): set(v.split()) for k, v in data.get("sides", {}).items()},
         )
 
 
@@ -68,7 +74,28 @@ def expectation_from_scene(scene: Scene) -> Expectation:
         counts={h: n for h, n in counts.items() if h not in uncertain},
         absent=set(scene.negative_heads) - set(counts),
         relations=[r for r in relations if len(set(r[:1] + r[2:])) == len(r) - 1],
+        sides=_stated_sides(scene),
     )
+
+
+def _stated_sides(scene: Scene) -> dict[str, set[str]]:
+    """Head -> its stated sides, for heads whose every object states the same ones, without contradiction
+    ("a cat on the left and a cat on the right" says nothing about "cat" as a whole)."""
+    by_head: dict[str, list[set[str]]] = {}
+    for obj in scene.objects:
+        by_head.setdefault(obj.head, []).append(obj.positions & SIDES)
+    return {
+        head: sides[0]
+        for head, sides in by_head.items()
+        if sides[0] and all(s == sides[0] for s in sides) and not {"left", "right"} <= sides[0]
+        and not {"top", "bottom"} <= sides[0]
+    }  # fmt: skip
+
+
+def side_holds(side: str, box: tuple[float, float, float, float]) -> bool:
+    """Whether ``box``'s centre lies in the ``side`` half of the canvas."""
+    x, y = _centre(box)
+    return {"left": x < 0.5, "right": x > 0.5, "top": y < 0.5, "bottom": y > 0.5}[side]
 
 
 def _centre(box: tuple[float, float, float, float]) -> tuple[float, float]:
@@ -125,6 +152,12 @@ def check(layout: Layout, expected: Expectation) -> list[Problem]:
         ok = all(relation_holds(kind, s, t, u) for s in boxes[subject] for t in boxes[targets[0]] for u in t2)
         if not ok:
             problems.append(Problem("relation", f'"{subject}" must be {kind} "{targets[0]}" (box centres)'))
+    for head, sides in expected.sides.items():
+        wrong = sorted(
+            side for side in sides if not all(side_holds(side, box) for box in boxes.get(head, []))
+        )
+        if wrong:
+            problems.append(Problem("position", f'"{head}" must be at the {" ".join(wrong)} (box centres)'))
     regions = [(head_of(r.label), r.box) for r in layout.regions if r.box is not None]
     for i, (a, box_a) in enumerate(regions):
         for b, box_b in regions[i + 1 :]:

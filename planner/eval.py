@@ -44,7 +44,7 @@ class Case:
     phrases: list[str]
     extra: dict = field(default_factory=dict)
     """Optional layout checks: negative, background, exact_phrases, tall, wide, top, min_height, min_width,
-    larger, touch, apart."""
+    larger, touch, apart, within."""
     width: int | None = None
     height: int | None = None
 
@@ -70,7 +70,7 @@ def load_cases(path: Path = PROMPTS_PATH) -> list[Case]:
 
 EXTRA_CHECKS = {
     "negative", "background", "exact_phrases", "tall", "wide", "top", "min_height", "min_width", "larger",
-    "touch", "apart",
+    "touch", "apart", "within",
 }  # fmt: skip
 
 TOUCH_GAP = 0.02
@@ -78,6 +78,12 @@ TOUCH_GAP = 0.02
 
 APART_SHARE = 0.25
 """Boxes that must stay apart may share at most this much of the smaller box's area."""
+
+WITHIN_SHARE = 0.8
+"""A box "within" a stated part of the canvas ("top right": that quadrant) has at least this share of its
+area there."""
+
+PARTS = {"left": (0, 0, 0.5, 1), "right": (0.5, 0, 1, 1), "top": (0, 0, 1, 0.5), "bottom": (0, 0.5, 1, 1)}
 
 
 def _gap(a: tuple[float, ...], b: tuple[float, ...]) -> float:
@@ -87,12 +93,14 @@ def _gap(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     return max(dx, dy)
 
 
+def _overlap_area(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+
+
 def _shared(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     """The intersection of two boxes as a share of the smaller one's area."""
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
-    return w * h / smaller if smaller > 0 else 0.0
+    return _overlap_area(a, b) / smaller if smaller > 0 else 0.0
 
 
 def _pixel_boxes(layout: Layout) -> dict[str, list[tuple[float, float, float, float]]]:
@@ -164,6 +172,18 @@ def extra_problems(layout: Layout, extra: dict) -> list[Problem]:
         for _, box_a in each([a]):
             if any(_shared(box_a, box_b) > APART_SHARE for _, box_b in each([b])):
                 problems.append(Problem("overlap", f'"{a}" and "{b}" should stay apart'))
+    for name, where in extra.get("within", {}).items():
+        for _, (x0, y0, x1, y1) in each([name]):
+            box = (x0 / layout.width, y0 / layout.height, x1 / layout.width, y1 / layout.height)
+            part = (0.0, 0.0, 1.0, 1.0)
+            for word in where.split():
+                a = PARTS[word]
+                part = (max(part[0], a[0]), max(part[1], a[1]), min(part[2], a[2]), min(part[3], a[3]))
+            inside = _overlap_area(box, part) / ((box[2] - box[0]) * (box[3] - box[1]))
+            if inside < WITHIN_SHARE:
+                problems.append(
+                    Problem("position", f'"{name}" should lie in the {where} ({inside:.0%} does)')
+                )
     for big, small in extra.get("larger", []):
         area = {
             n: max(((b[2] - b[0]) * (b[3] - b[1]) for _, b in each([n])), default=0.0) for n in (big, small)

@@ -347,9 +347,13 @@ def place(scene: Scene, width: int, height: int) -> list[list[Box]]:
     # Lone sky objects (the sun, northern lights) get a row of their own above the ground row.
     side_by_side = any(r.kind in HORIZONTAL for r in relations)  # "next to", "left of": keep one row
     linked = {c for edge in col_edges for c in edge}
-    sky = _sky_columns(order, col_layers, entities, linked)
+    # Columns anchored at the top and at the bottom ("a cat at the top left, a dog at the bottom right"), and
+    # beside them at one side ("a fox on the left"), form bands instead, each spread across the width on its
+    # own, so that corner objects keep their corners.
+    bands = _anchored_bands(order, positions_of, col_edges)
+    sky = set() if bands else _sky_columns(order, col_layers, entities, linked)
     grounded_order = [c for c in order if c not in sky]
-    back = set() if side_by_side else _back_row(order, col_layers, entities, measures, sx, sy)
+    back = set() if side_by_side or bands else _back_row(order, col_layers, entities, measures, sx, sy)
     rows = [[c for c in grounded_order if c not in back], [c for c in grounded_order if c in back]]
     sky_row = [c for c in order if c in sky]
 
@@ -358,6 +362,12 @@ def place(scene: Scene, width: int, height: int) -> list[list[Box]]:
 
     total_w = max(row_width(row) for row in [*rows, sky_row] if row)
     max_h = max(measures[c][1] * (1 + DEPTH_RAISE * (c in back)) for c in order) * sy
+    if bands:  # every object keeps to its half of the canvas, or its quarter
+        top, bottom, sides = bands
+        widest = (2 * max(measures[c][0] for c in order) + GAP) * sx
+        total_w = max(row_width(top), row_width(bottom), widest)
+        max_h = (2 * max(measures[c][1] for c in top + bottom) + GAP) * sy
+        max_h = max([max_h] + [measures[c][1] * sy for c in sides])
     if sky_row:  # the ground row stands below the sky row, which may reach a little over its tops
         sky_h = max(measures[c][1] for c in sky_row) * SKY_SHARE
         max_h = max(max_h, (max(measures[c][1] for c in grounded_order) + sky_h) * sy)
@@ -377,13 +387,15 @@ def place(scene: Scene, width: int, height: int) -> list[list[Box]]:
             return anchors[side(c)]
         return 0.5 if "center" in positions_of(c) and len(order) == 1 else None
 
+    def spread(row: list[int]) -> dict[int, float]:
+        lefts = _spread([measures[c][0] * sx for c in row], [target(c) for c in row])
+        return dict(zip(row, lefts, strict=True))
+
     front, back_row = rows
-    left_of = dict(
-        zip(front, _spread([measures[c][0] * sx for c in front], [target(c) for c in front]), strict=True)
-    )
-    if sky_row:
-        sky_lefts = _spread([measures[c][0] * sx for c in sky_row], [target(c) for c in sky_row])
-        left_of |= dict(zip(sky_row, sky_lefts, strict=True))
+    left_of: dict[int, float] = {}
+    for row in bands or [front, sky_row]:
+        if row:
+            left_of |= spread(row)
     if back_row:  # the back row stands in the gaps of the front row
         centres = [left_of[c] + measures[c][0] * sx / 2 for c in front]
         slots = _gap_slots(centres, len(back_row))
@@ -442,6 +454,31 @@ def _clear_back_row(back: list[int], front: list[int], entities: list[_Entity]) 
             entity.boxes = [
                 (x0, round(y0 - rise, 4), x1, round(y1 - rise, 4)) for x0, y0, x1, y1 in entity.boxes
             ]
+
+
+def _anchored_bands(
+    order: list[int], positions_of, edges: set[tuple[int, int]]
+) -> tuple[list[int], list[int], list[int]] | None:
+    """(top band, bottom band, side columns), each in ``order``, when every column is anchored at the top or
+    at the bottom (not both), both bands are used, and the other columns are anchored at one side only
+    ("on the left") with every banded column on the opposite side; else None. None too when a left/right
+    relation joins two of these groups."""
+    vertical = {c: positions_of(c) & {"top", "bottom"} for c in order}
+    horizontal = {c: positions_of(c) & {"left", "right"} for c in order}
+    top = [c for c in order if vertical[c] == {"top"}]
+    bottom = [c for c in order if vertical[c] == {"bottom"}]
+    sides = [c for c in order if not vertical[c] and len(horizontal[c]) == 1]
+    if not top or not bottom or len(top) + len(bottom) + len(sides) < len(order):
+        return None
+    side_words = set().union(*(horizontal[c] for c in sides))
+    if sides and (
+        len(side_words) > 1 or any(horizontal[c] & side_words or not horizontal[c] for c in top + bottom)
+    ):
+        return None
+    group = {c: g for g, members in enumerate((top, bottom, sides)) for c in members}
+    if any(group[a] != group[b] for a, b in edges):
+        return None
+    return top, bottom, sides
 
 
 def _sky_columns(

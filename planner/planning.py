@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 
 BACKENDS: tuple[str, ...] = ("offline", "openai", "local")
 
-RETRY_CATEGORIES = {"count", "negation", "relation"}
+RETRY_CATEGORIES = {"count", "negation", "relation", "position"}
 """Check failures that reject an LLM's layout (heavy overlap alone does not)."""
 
 

@@ -37,6 +37,49 @@ def test_sky_phenomena_span_the_top_band_and_leave_the_ground_row_its_size() -> 
     assert iou(lights, cabin) < HEAVY_OVERLAP_IOU
 
 
+HALVES = {"left": (0, 0, 0.5, 1), "right": (0.5, 0, 1, 1), "top": (0, 0, 1, 0.5), "bottom": (0, 0.5, 1, 1)}
+
+
+def _inside(box: tuple, where: str) -> float:
+    """Share of ``box``'s area inside the named part of the canvas ("top left": that quadrant)."""
+    x0, y0, x1, y1 = 0.0, 0.0, 1.0, 1.0
+    for word in where.split():
+        a = HALVES[word]
+        x0, y0, x1, y1 = max(x0, a[0]), max(y0, a[1]), min(x1, a[2]), min(y1, a[3])
+    w = max(0.0, min(x1, box[2]) - max(x0, box[0]))
+    h = max(0.0, min(y1, box[3]) - max(y0, box[1]))
+    return w * h / (_size(box)[0] * _size(box)[1])
+
+
+@pytest.mark.parametrize(
+    ("prompt", "side", "parts"),
+    [
+        ("a cat at the top left, a dog at the top right, a ball at the bottom left and a cup at the bottom right",
+         1024, ["top left", "top right", "bottom left", "bottom right"]),
+        ("a large green square at the top left, a large yellow circle at the top right, a large purple square "
+         "at the bottom left and a large blue circle at the bottom right on a black background", 128,
+         ["top left", "top right", "bottom left", "bottom right"]),
+        ("a cup in the top right corner and a book in the bottom right corner", 1024, ["top right", "bottom right"]),
+        ("a large yellow circle at the top, a small purple triangle at the bottom left and a small red circle at "
+         "the bottom right on a gray background", 128, ["top", "bottom left", "bottom right"]),
+        ("a large red circle on the left, a small blue square at the top right and a large green triangle at the "
+         "bottom right on a white background", 128, ["left", "top right", "bottom right"]),
+        ("the sun in the top left corner and a house at the bottom right", 1024, ["top left", "bottom right"]),
+    ],
+)  # fmt: skip
+def test_objects_at_corners_and_sides_keep_to_their_part_of_the_canvas(
+    prompt: str, side: int, parts: list[str]
+) -> None:
+    layout = plan_offline(prompt, side, side)
+    assert len(layout.regions) == len(parts)
+    for region, where in zip(layout.regions, parts, strict=True):
+        assert _inside(region.box, where) >= 0.9, (region.phrase, where, region.box)
+        assert _size(region.box)[0] >= 0.08  # kept at a visible size, not squeezed into a strip
+    sizes = {r.phrase: _size(r.box)[0] for r in layout.regions}
+    for big in [p for p in sizes if "large" in p]:
+        assert all(sizes[big] > sizes[small] for small in sizes if "small" in small)
+
+
 def test_a_lone_sun_gets_its_own_row_above_the_ground_objects() -> None:
     layout = plan_offline("a camel walking in the desert under a blazing sun", 1024, 1024)
     boxes = _by_head(layout)

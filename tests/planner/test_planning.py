@@ -9,7 +9,9 @@ from planner_fakes import ScriptedBackend
 
 import planner
 from planner import planning
+from planner.checks import expectation_from_scene
 from planner.exceptions import BackendUnavailableError, InvalidRequestError, PlannerConfigError, PlannerError
+from planner.parse import parse_prompt
 from planner.settings import PlannerSettings
 
 GOOD = json.dumps(
@@ -101,6 +103,29 @@ def test_wrong_relation_is_rejected(use_backend) -> None:
     use_backend(ScriptedBackend(wrong, wrong))
     report = planner.plan_report("a cat to the left of a dog", 512, 512, settings=SETTINGS)
     assert report.fell_back and '"cat" must be left "dog"' in report.errors[0]
+
+
+def test_an_object_outside_its_stated_corner_is_fed_back_and_the_retry_is_used(use_backend) -> None:
+    def reply(cup_box: list[float]) -> str:
+        regions = [
+            {"phrase": "a cup", "box": cup_box},
+            {"phrase": "a book", "box": [0.6, 0.6, 0.9, 0.9]},
+        ]
+        return json.dumps({"base_prompt": "x", "regions": regions})
+
+    backend = ScriptedBackend(reply([0.1, 0.1, 0.3, 0.3]), reply([0.6, 0.1, 0.9, 0.3]))
+    use_backend(backend)
+    prompt = "a cup in the top right corner and a book at the bottom right"
+    report = planner.plan_report(prompt, 512, 512, settings=SETTINGS)
+    assert not report.fell_back and report.attempts == 2
+    assert '"cup" must be at the right (box centres)' in report.errors[0]
+    assert report.layout.regions[0].box == (0.6, 0.1, 0.9, 0.3)
+
+
+def test_stated_sides_are_checked_only_where_every_object_of_a_kind_agrees() -> None:
+    scene = parse_prompt("a cat on the left and a cat on the right, a dog at the top")
+    sides = expectation_from_scene(scene).sides
+    assert sides == {"dog": {"top"}}  # the two cats state contradicting sides, so "cat" is not checked
 
 
 def test_unavailable_backend_falls_back_without_retrying(use_backend) -> None:
