@@ -10,6 +10,7 @@ tall and narrow on any aspect ratio) and converted to normalised coordinates at 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from planner.lexicon import (
@@ -457,7 +458,7 @@ def _clear_back_row(back: list[int], front: list[int], entities: list[_Entity]) 
 
 
 def _anchored_bands(
-    order: list[int], positions_of, edges: set[tuple[int, int]]
+    order: list[int], positions_of: Callable[[int], set[str]], edges: set[tuple[int, int]]
 ) -> tuple[list[int], list[int], list[int]] | None:
     """(top band, bottom band, side columns), each in ``order``, when every column is anchored at the top or
     at the bottom (not both), both bands are used, and the other columns are anchored at one side only
