@@ -36,7 +36,7 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 COUNTS = (2, 3, 4)
-FULL = {"scenes": 16, "seeds": 4, "sweep_scenes": 8, "sweep_seeds": 2}
+FULL = {"scenes": 48, "seeds": 4, "sweep_scenes": 8, "sweep_seeds": 2}
 QUICK = {"scenes": 3, "seeds": 2, "sweep_scenes": 2, "sweep_seeds": 2}
 
 
@@ -45,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--quick", action="store_true", help="few scenes and a 3-point sweep (about a minute)"
     )
-    parser.add_argument("--scenes", type=int, help="scenes per object count (default 16, quick 3)")
+    parser.add_argument("--scenes", type=int, help="scenes per object count (default 48, quick 3)")
     parser.add_argument("--seeds", type=int, help="noise seeds per scene (default 4, quick 2)")
     parser.add_argument("--steps", type=int, help="denoising steps (default: the model's, 24)")
     parser.add_argument("--max-sequence-length", type=int, default=48, help="T5 tokens (the toy model's 48)")
@@ -160,10 +160,14 @@ def _percent(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:5.1f}"
 
 
+def _scene_percent(row: dict) -> str:
+    """Scene accuracy with its standard error over scenes, e.g. "82.8 ±4.7"."""
+    se = row.get("scene_accuracy_se")
+    return _percent(row["scene_accuracy"]) + ("" if se is None else f" ±{100 * se:.1f}")
+
+
 def format_table(rows: dict) -> str:
-    head = (
-        f"{'method':<22}{'objects':>8}{'obj acc %':>11}{'colour %':>10}{'scene %':>9}{'leak %':>8}{'seam':>7}"
-    )
+    head = f"{'method':<22}{'objects':>8}{'obj acc %':>11}{'colour %':>10}{'scene %':>13}{'leak %':>8}{'seam':>7}"
     lines = [head, "-" * len(head)]
     for count in COUNTS:
         for name, by_count in rows.items():
@@ -175,7 +179,7 @@ def format_table(rows: dict) -> str:
             fail = f"  ({row['failed_layouts']} layouts failed)" if row["failed_layouts"] else ""
             lines.append(
                 f"{name:<22}{count:>8}{_percent(row['object_accuracy']):>11}{_percent(row['colour_accuracy']):>10}"
-                f"{_percent(row['scene_accuracy']):>9}{_percent(row['leakage']):>8}{seam:>7}{fail}"
+                f"{_scene_percent(row):>13}{_percent(row['leakage']):>8}{seam:>7}{fail}"
             )
     return "\n".join(lines)
 

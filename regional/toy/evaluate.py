@@ -71,6 +71,8 @@ class Summary:
     scene_correct: int = 0
     leakage_sum: float = 0.0
     seams: list[float] = field(default_factory=list)
+    per_scene: list[float] = field(default_factory=list)
+    """Share of each scene's samples that got the whole scene right, one entry per scene."""
 
     def add(self, score: SceneScore) -> None:
         self.samples += 1
@@ -95,6 +97,7 @@ class Summary:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.leakage_sum += other.leakage_sum
         self.seams += other.seams
+        self.per_scene += other.per_scene
 
     def as_dict(self) -> dict:
         n, objects = max(1, self.samples), max(1, self.objects)
@@ -104,9 +107,18 @@ class Summary:
             "object_accuracy": self.object_correct / objects,
             "colour_accuracy": self.colour_correct / objects,
             "scene_accuracy": self.scene_correct / n,
+            "scene_accuracy_se": scene_standard_error(self.per_scene),
             "leakage": self.leakage_sum / n,
             "seam": float(np.mean(self.seams)) if self.seams else None,
         }
+
+
+def scene_standard_error(per_scene: list[float]) -> float | None:
+    """Standard error of the scene accuracy over scenes: the seeds of one scene are not independent (an
+    easy scene is easy for every seed), so the spread between scenes is what the mean's uncertainty is."""
+    if len(per_scene) < 2:
+        return None
+    return float(np.std(per_scene, ddof=1) / np.sqrt(len(per_scene)))
 
 
 CAPTIONS = ("world", "reordered", "unplaced")
@@ -165,8 +177,10 @@ def evaluate(
             summary.failed_layouts += 1
             continue
         images = sample(pipe, layout, noise_seeds(index, per_scene), settings, steps, max_sequence_length)
-        for image in images:
-            summary.add(score_scene(image, scene))
+        scores = [score_scene(image, scene) for image in images]
+        for score in scores:
+            summary.add(score)
+        summary.per_scene.append(sum(score.correct for score in scores) / len(scores))
     return summary
 
 
@@ -178,5 +192,7 @@ def reconstruction(pipe, scenes: list[Scene]) -> Summary:
         x = torch.from_numpy(scene.render()).permute(2, 0, 1)[None].float() / 127.5 - 1
         decoded = pipe.vae.decode(pipe.vae.encode(x).latent_dist.mode()).sample
         image = ((decoded[0].permute(1, 2, 0).clamp(-1, 1) + 1) * 127.5).round().byte().numpy()
-        summary.add(score_scene(image, scene))
+        score = score_scene(image, scene)
+        summary.add(score)
+        summary.per_scene.append(float(score.correct))
     return summary

@@ -8,6 +8,7 @@ from PIL import Image
 from regional.bench.quality import format_sweep, format_table, sweep_settings
 from regional.cli import main
 from regional.loading import TOY_MODEL_DIR
+from regional.toy.evaluate import scene_standard_error
 
 pytestmark = pytest.mark.skipif(
     not (TOY_MODEL_DIR / "model_index.json").exists(),
@@ -30,6 +31,8 @@ def test_quick_run_reports_every_row_sweep_and_figures(tmp_path, capsys):
             for key in ("object_accuracy", "colour_accuracy", "scene_accuracy", "leakage"):
                 assert 0.0 <= row[key] <= 1.0
             assert row["object_accuracy"] <= row["colour_accuracy"]  # right object implies right colour
+            if row["samples"]:  # 3 scenes: the spread between them gives the scene accuracy's uncertainty
+                assert row["scene_accuracy_se"] is not None and 0.0 <= row["scene_accuracy_se"] <= 0.5
     # Ground-truth renders through the VAE are what the scorer was calibrated on (full run: 94-100%).
     assert all(report["results"]["vae ceiling"][c]["object_accuracy"] >= 0.8 for c in ("2", "3", "4"))
     assert [r["knobs"] for r in report["sweep"]] == [
@@ -44,6 +47,12 @@ def test_quick_run_reports_every_row_sweep_and_figures(tmp_path, capsys):
     }
     table, sweep = format_table(rows), format_sweep(report["sweep"])
     assert table.count("\n") == 2 + 3 * len(ROWS) - 1 and "base_ratio=0.0, inject_steps=10" in sweep
+
+
+def test_scene_standard_error_is_the_spread_between_scenes():
+    assert scene_standard_error([1.0, 0.0]) == pytest.approx(0.5)  # std 0.707 over sqrt(2) scenes
+    assert scene_standard_error([0.5, 0.5, 0.5]) == 0.0  # every scene equally hard: no uncertainty left
+    assert scene_standard_error([1.0]) is None  # one scene says nothing about the spread
 
 
 def test_missing_model_is_a_clear_error(tmp_path, capsys):
