@@ -343,6 +343,13 @@ def place(scene: Scene, width: int, height: int) -> list[list[Box]]:
     if not col_edges and any(side(c) for c in order):
         rank = {c: i for i, c in enumerate(order)}
         order = sorted(order, key=lambda c: (side(c), rank[c]))
+    # A column stated at one side fits in that half ("clouds on the right": not a row across the whole sky).
+    half = (0.5 - MARGIN - GAP / 2) / sx
+    for c, layers in enumerate(col_layers):
+        if side(c) and measures[c][0] > half:
+            for m in (m for layer in layers for m in layer):
+                entities[m].scale *= half / measures[c][0]
+            measures[c] = measure(layers)
     # 6. Fit: shrink everything to the canvas, or grow a sparse scene so its objects are not lost. Grounded
     # columns that would come out small side by side get two depth rows instead, as a person draws a street.
     # Lone sky objects (the sun, northern lights) get a row of their own above the ground row.

@@ -2,7 +2,8 @@
 
 import pytest
 
-from planner.checks import HEAVY_OVERLAP_IOU, relation_holds
+from planner.checks import HEAVY_OVERLAP_IOU, check, expectation_from_scene, relation_holds
+from planner.eval import FRESH_PATH, HELDOUT_PATH, PROMPTS_PATH, load_cases
 from planner.offline import plan_offline
 from planner.parse import parse_prompt
 from planner.repair import head_of, iou
@@ -323,3 +324,16 @@ def test_geometric_shapes_are_objects_and_a_town_square_is_a_setting():
     town = plan("a town square with a fountain", width=512, height=512)
     assert [r.phrase for r in town.regions] == ["a fountain"]
     assert "town square" in (town.background_prompt or "")
+
+
+@pytest.mark.parametrize("path", [PROMPTS_PATH, HELDOUT_PATH, FRESH_PATH], ids=lambda p: p.name)
+def test_offline_layouts_pass_the_checks_an_llm_layout_must_pass(path) -> None:
+    """What the parser reads from a prompt (counts, exclusions, relations, stated sides) holds in its own
+    layout, so the fallback never gives what an LLM would be rejected for."""
+    failures = {}
+    for case in load_cases(path):
+        layout = plan_offline(case.prompt, case.width or 1024, case.height or 1024)
+        problems = check(layout, expectation_from_scene(parse_prompt(case.prompt)))
+        if problems:
+            failures[case.prompt] = [p.message for p in problems]
+    assert not failures
