@@ -19,8 +19,9 @@ HEAVY_OVERLAP_IOU = 0.3
 OVERLAP_ALLOWED = {"on", "front", "behind", "with", "in", "hold"}
 """Relations that imply overlapping boxes ("a cat on a sofa")."""
 
-SIDES = {"left", "right", "top", "bottom"}
-"""Absolute positions checked on box centres: "left" means the centre lies in the canvas's left half."""
+HALVES = {"left": (0.0, 0.0, 0.5, 1.0), "right": (0.5, 0.0, 1.0, 1.0), "top": (0.0, 0.0, 1.0, 0.5),
+          "bottom": (0.0, 0.5, 1.0, 1.0)}  # fmt: skip
+"""Absolute positions as normalised boxes: "left" is the canvas's left half."""
 
 
 @dataclass
@@ -83,7 +84,7 @@ def _stated_sides(scene: Scene) -> dict[str, set[str]]:
     ("a cat on the left and a cat on the right" says nothing about "cat" as a whole)."""
     by_head: dict[str, list[set[str]]] = {}
     for obj in scene.objects:
-        by_head.setdefault(obj.head, []).append(obj.positions & SIDES)
+        by_head.setdefault(obj.head, []).append(obj.positions & set(HALVES))
     return {
         head: sides[0]
         for head, sides in by_head.items()
@@ -92,8 +93,17 @@ def _stated_sides(scene: Scene) -> dict[str, set[str]]:
     }  # fmt: skip
 
 
+def part_of_canvas(where: str) -> tuple[float, float, float, float]:
+    """The normalised box of a position such as "top right" (that quadrant) or "left" (that half)."""
+    x0, y0, x1, y1 = 0.0, 0.0, 1.0, 1.0
+    for word in where.split():
+        a = HALVES[word]
+        x0, y0, x1, y1 = max(x0, a[0]), max(y0, a[1]), min(x1, a[2]), min(y1, a[3])
+    return x0, y0, x1, y1
+
+
 def side_holds(side: str, box: tuple[float, float, float, float]) -> bool:
-    """Whether ``box``'s centre lies in the ``side`` half of the canvas."""
+    """Whether ``box``'s centre lies in the ``side`` half of the canvas (not on the middle line)."""
     x, y = _centre(box)
     return {"left": x < 0.5, "right": x > 0.5, "top": y < 0.5, "bottom": y > 0.5}[side]
 

@@ -19,7 +19,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from planner.checks import Expectation, Problem, check
+from planner.checks import Expectation, Problem, check, part_of_canvas
 from planner.planning import plan_report
 from planner.repair import head_of
 from planner.settings import PlannerSettings
@@ -82,8 +82,6 @@ APART_SHARE = 0.25
 WITHIN_SHARE = 0.8
 """A box "within" a stated part of the canvas ("top right": that quadrant) has at least this share of its
 area there."""
-
-PARTS = {"left": (0, 0, 0.5, 1), "right": (0.5, 0, 1, 1), "top": (0, 0, 1, 0.5), "bottom": (0, 0.5, 1, 1)}
 
 
 def _gap(a: tuple[float, ...], b: tuple[float, ...]) -> float:
@@ -175,11 +173,7 @@ def extra_problems(layout: Layout, extra: dict) -> list[Problem]:
     for name, where in extra.get("within", {}).items():
         for _, (x0, y0, x1, y1) in each([name]):
             box = (x0 / layout.width, y0 / layout.height, x1 / layout.width, y1 / layout.height)
-            part = (0.0, 0.0, 1.0, 1.0)
-            for word in where.split():
-                a = PARTS[word]
-                part = (max(part[0], a[0]), max(part[1], a[1]), min(part[2], a[2]), min(part[3], a[3]))
-            inside = _overlap_area(box, part) / ((box[2] - box[0]) * (box[3] - box[1]))
+            inside = _overlap_area(box, part_of_canvas(where)) / ((box[2] - box[0]) * (box[3] - box[1]))
             if inside < WITHIN_SHARE:
                 problems.append(
                     Problem("position", f'"{name}" should lie in the {where} ({inside:.0%} does)')

@@ -2,7 +2,7 @@
 
 import pytest
 
-from planner.checks import HEAVY_OVERLAP_IOU, relation_holds
+from planner.checks import HEAVY_OVERLAP_IOU, part_of_canvas, relation_holds
 from planner.offline import plan_offline
 from planner.parse import parse_prompt
 from planner.repair import head_of, iou
@@ -37,15 +37,9 @@ def test_sky_phenomena_span_the_top_band_and_leave_the_ground_row_its_size() -> 
     assert iou(lights, cabin) < HEAVY_OVERLAP_IOU
 
 
-HALVES = {"left": (0, 0, 0.5, 1), "right": (0.5, 0, 1, 1), "top": (0, 0, 1, 0.5), "bottom": (0, 0.5, 1, 1)}
-
-
 def _inside(box: tuple, where: str) -> float:
     """Share of ``box``'s area inside the named part of the canvas ("top left": that quadrant)."""
-    x0, y0, x1, y1 = 0.0, 0.0, 1.0, 1.0
-    for word in where.split():
-        a = HALVES[word]
-        x0, y0, x1, y1 = max(x0, a[0]), max(y0, a[1]), min(x1, a[2]), min(y1, a[3])
+    x0, y0, x1, y1 = part_of_canvas(where)
     w = max(0.0, min(x1, box[2]) - max(x0, box[0]))
     h = max(0.0, min(y1, box[3]) - max(y0, box[1]))
     return w * h / (_size(box)[0] * _size(box)[1])
