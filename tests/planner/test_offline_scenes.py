@@ -197,6 +197,26 @@ def test_fresh_eval_checks_report_real_problems() -> None:
     assert sorted(p.category for p in extra_problems(layout, wrong)) == ["overlap", "size"]
 
 
+def test_the_within_check_measures_how_much_of_a_box_lies_in_its_part() -> None:
+    from planner.eval import extra_problems
+
+    layout = Layout(
+        width=1024,
+        height=1024,
+        base_prompt="a cup and a book",
+        regions=[
+            {
+                "phrase": "a cup",
+                "prompt": "a cup",
+                "box": [0.45, 0.05, 0.6, 0.2],
+            },  # a third of it left of the middle
+            {"phrase": "a book", "prompt": "a book", "box": [0.6, 0.6, 0.9, 0.9]},
+        ],
+    )
+    problems = extra_problems(layout, {"within": {"cup": "top right", "book": "bottom right"}})
+    assert [p.message for p in problems] == ['"cup" should lie in the top right (67% does)']
+
+
 def test_a_crowded_street_back_row_is_not_hidden_behind_the_front_row() -> None:
     layout = plan_offline("a street with a bus, two cars, a bicycle, a lamppost and a person", 1024, 1024)
     boxes = [r.box for r in layout.regions]
