@@ -344,7 +344,7 @@ def place(scene: Scene, width: int, height: int) -> list[list[Box]]:
         rank = {c: i for i, c in enumerate(order)}
         order = sorted(order, key=lambda c: (side(c), rank[c]))
     # A column stated at one side fits in that half ("clouds on the right": not a row across the whole sky).
-    half = (0.5 - MARGIN - GAP / 2) / sx
+    half = (0.5 - MARGIN) / sx - GAP / 2  # in shorter-side units, as measures are
     for c, layers in enumerate(col_layers):
         if side(c) and measures[c][0] > half:
             for m in (m for layer in layers for m in layer):
