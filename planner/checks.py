@@ -103,9 +103,9 @@ def part_of_canvas(where: str) -> tuple[float, float, float, float]:
 
 
 def side_holds(side: str, box: tuple[float, float, float, float]) -> bool:
-    """Whether ``box``'s centre lies in the ``side`` half of the canvas (not on the middle line)."""
-    x, y = _centre(box)
-    return {"left": x < 0.5, "right": x > 0.5, "top": y < 0.5, "bottom": y > 0.5}[side]
+    """Whether ``box``'s centre lies inside the ``side`` half of the canvas (not on the middle line)."""
+    (x, y), (x0, y0, x1, y1) = _centre(box), HALVES[side]
+    return x0 < x < x1 and y0 < y < y1
 
 
 def _centre(box: tuple[float, float, float, float]) -> tuple[float, float]:

@@ -368,14 +368,15 @@ def place(scene: Scene, width: int, height: int) -> list[list[Box]]:
     def row_width(row: list[int]) -> float:
         return (sum(measures[c][0] for c in row) + GAP * (len(row) - 1)) * sx
 
-    total_w = max(row_width(row) for row in [*rows, sky_row] if row)
-    max_h = max(measures[c][1] * (1 + DEPTH_RAISE * (c in back)) for c in order) * sy
     if bands:  # every object keeps to its half of the canvas, or its quarter
         top, bottom, sides = bands
         widest = (2 * max(measures[c][0] for c in order) + GAP) * sx
         total_w = max(row_width(top), row_width(bottom), widest)
         max_h = (2 * max(measures[c][1] for c in top + bottom) + GAP) * sy
         max_h = max([max_h] + [measures[c][1] * sy for c in sides])
+    else:
+        total_w = max(row_width(row) for row in [*rows, sky_row] if row)
+        max_h = max(measures[c][1] * (1 + DEPTH_RAISE * (c in back)) for c in order) * sy
     if sky_row:  # the ground row stands below the sky row, which may reach a little over its tops
         sky_h = max(measures[c][1] for c in sky_row) * SKY_SHARE
         max_h = max(max_h, (max(measures[c][1] for c in grounded_order) + sky_h) * sy)
