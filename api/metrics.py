@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from worker import queues
@@ -42,6 +42,24 @@ class ServiceCollector(Collector):
         for stage, count in ready.items():
             workers.add_metric([stage], count)
         yield workers
+        outcomes, rejections = self.store.plan_counts()
+        plans = CounterMetricFamily(
+            "regional_plans",
+            "Plans by backend and outcome: accepted (the LLM's layout), fallback (the offline planner took "
+            "over), offline (asked of the offline planner).",
+            labels=["backend", "outcome"],
+        )
+        for (backend, outcome), count in sorted(outcomes.items()):
+            plans.add_metric([backend, outcome], count)
+        yield plans
+        rejected = CounterMetricFamily(
+            "regional_plan_rejections",
+            "LLM planner attempts rejected, by reason (a check category, unusable, unavailable, timeout).",
+            labels=["backend", "reason"],
+        )
+        for (backend, reason), count in sorted(rejections.items()):
+            rejected.add_metric([backend, reason], count)
+        yield rejected
         durations = HistogramMetricFamily(
             "regional_stage_duration_seconds", "Time spent in each job stage.", labels=["stage"]
         )

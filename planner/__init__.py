@@ -1,9 +1,10 @@
 """The layout planner: free text -> ``regional.Layout``, through an LLM or the offline parser.
 
-``plan(prompt, width=..., height=..., backend=...)`` and its async twin ``aplan``; backends are
+``plan(prompt, width=..., height=..., backend=...)`` and its async twin ``aplan`` (``plan_report`` and
+``aplan_report`` also say how the layout was obtained); backends are
 ``offline`` (default, no model), ``openai`` (any OpenAI-compatible server) and ``local`` (transformers).
 """
 
-from planner.planning import BACKENDS, PlanReport, aplan, plan, plan_report
+from planner.planning import BACKENDS, PlanReport, aplan, aplan_report, plan, plan_report
 
-__all__ = ["BACKENDS", "PlanReport", "aplan", "plan", "plan_report"]
+__all__ = ["BACKENDS", "PlanReport", "aplan", "aplan_report", "plan", "plan_report"]

@@ -31,6 +31,11 @@ class Expectation:
     counts: dict[str, int] = field(default_factory=dict)
     absent: set[str] = field(default_factory=set)
     relations: list[tuple[str, ...]] = field(default_factory=list)
+    minimum: dict[str, int] = field(default_factory=dict)
+    """Head -> fewest regions: a stated number may leave room for more mentions ("two zebras close to a
+    little one")."""
+    present: set[str] = field(default_factory=set)
+    """Heads of objects surely named: a layout with no region at all for them is empty."""
     sides: dict[str, set[str]] = field(default_factory=dict)
     """Head -> the halves of the canvas its boxes' centres lie in ("top", "left": the top-left quadrant)."""
 
@@ -54,29 +59,57 @@ def _head(noun: str) -> str:
     return head_of(noun) or noun
 
 
-def expectation_from_scene(scene: Scene) -> Expectation:
-    """The facts the offline parser is sure of: stated counts, exclusions, relations between known heads."""
+SURE_RELATIONS = {"left", "right", "above", "below", "between"}
+"""Relations whose geometry is unambiguous on a flat canvas; "on", "in front of", "with" are drawn many ways."""
+
+
+def expectations_from_scene(scene: Scene) -> tuple[Expectation, Expectation]:
+    """What the offline parse says a layout must satisfy, split by confidence: ``(sure, likely)``.
+
+    Sure: at least as many instances as a number word states, exclusions, relations stated by a spatial preposition between
+    two objects the parse is sure of, and stated sides of such objects. An LLM's layout is rejected only for
+    these. Likely: everything else the parse read (counts from an article, other relations); a layout that
+    misses them gets them as advice, since the parse may have misread the prompt.
+    """
     counts: Counter[str] = Counter()
     uncertain: set[str] = set()
+    sure_heads: set[str] = set()
+    numbered: set[str] = set()
     for obj in scene.objects:
         counts[obj.head] += obj.count
         if not obj.counted:
             uncertain.add(obj.head)
-    relations = [
-        (
-            scene.objects[r.subject].head,
-            r.kind,
-            scene.objects[r.target].head,
-            *([scene.objects[r.target2].head] if r.target2 is not None else []),
-        )
-        for r in scene.relations
-    ]
-    return Expectation(
-        counts={h: n for h, n in counts.items() if h not in uncertain},
+    for obj in scene.objects:  # "two elephants with a baby elephant": the number is not the total
+        if all(o.numbered for o in scene.objects if o.head == obj.head):
+            numbered.add(obj.head)
+    for obj in scene.objects:
+        if obj.sure and all(o.sure for o in scene.objects if o.head == obj.head):
+            sure_heads.add(obj.head)
+    loose = {obj.head for obj in scene.objects if obj.loose_positions}
+    counted = {h: n for h, n in counts.items() if h not in uncertain}
+    sure_relations, likely_relations = [], []
+    for r in scene.relations:
+        members = [r.subject, r.target, *([r.target2] if r.target2 is not None else [])]
+        heads = [scene.objects[i].head for i in members]
+        if len(set(heads)) != len(heads):
+            continue  # "a cat left of a cat": heads cannot tell the boxes apart
+        relation = (heads[0], r.kind, *heads[1:])
+        sure = r.explicit and r.kind in SURE_RELATIONS and set(heads) <= sure_heads
+        (sure_relations if sure else likely_relations).append(relation)
+    sides = _stated_sides(scene)
+    sure = Expectation(
+        minimum={h: n for h, n in counted.items() if h in numbered and h in sure_heads},
         absent=set(scene.negative_heads) - set(counts),
-        relations=[r for r in relations if len(set(r[:1] + r[2:])) == len(r) - 1],
-        sides=_stated_sides(scene),
+        relations=sure_relations,
+        sides={h: s for h, s in sides.items() if h in sure_heads and h not in loose},
+        present={h for h in sure_heads if h in counted},
     )
+    likely = Expectation(
+        counts=counted,
+        relations=likely_relations,
+        sides={h: s for h, s in sides.items() if h not in sure.sides},
+    )
+    return sure, likely
 
 
 def _stated_sides(scene: Scene) -> dict[str, set[str]]:
@@ -135,6 +168,27 @@ def relation_holds(
     return True
 
 
+def _names(expected: Expectation) -> set[str]:
+    names = set(expected.counts) | set(expected.minimum) | set(expected.sides)
+    for relation in expected.relations:
+        names |= {relation[0], *relation[2:]}
+    return names
+
+
+def _boxes_named(name: str, boxes: dict[str, list[tuple[float, ...]]]) -> list[tuple[float, ...]]:
+    """Boxes of regions whose head is ``name`` or ends the same way in one word ("stop sign" and "sign":
+    a parse that missed a compound, or a model that shortened it, still names the same object)."""
+    if name in boxes:
+        return boxes[name]
+    words = name.split()
+    return [
+        box
+        for head, found in boxes.items()
+        for box in found
+        if len(head.split()) != len(words) and head.split()[-1] == words[-1]
+    ]
+
+
 def check(layout: Layout, expected: Expectation) -> list[Problem]:
     """Every way ``layout`` falls short of ``expected``; empty when it satisfies all of it."""
     problems: list[Problem] = []
@@ -143,9 +197,22 @@ def check(layout: Layout, expected: Expectation) -> list[Problem]:
         head = head_of(region.label)
         if head and region.box is not None:
             boxes.setdefault(head, []).append(region.box)
+    if not layout.regions and expected.present:
+        problems.append(
+            Problem(
+                "empty", f"the layout has no regions; the prompt names {', '.join(sorted(expected.present))}"
+            )
+        )
+    boxes = {name: _boxes_named(name, boxes) for name in _names(expected)} | boxes
     for head, n in expected.counts.items():
         got = len(boxes.get(head, []))
         if got != n:
+            problems.append(
+                Problem("count", f"the prompt asks for {n} {head} region(s), the layout has {got}")
+            )
+    for head, n in expected.minimum.items():
+        got = len(boxes.get(head, []))
+        if got < n:
             problems.append(
                 Problem("count", f"the prompt asks for {n} {head} region(s), the layout has {got}")
             )

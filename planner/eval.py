@@ -32,6 +32,19 @@ HELDOUT_PATH = Path(__file__).with_name("eval_heldout.jsonl")
 FRESH_PATH = Path(__file__).with_name("eval_fresh.jsonl")
 """Further unseen styles (spatial pairs, held objects, interiors, odd canvases, terse prompts)."""
 
+PUBLIC_DEV_PATH = Path(__file__).with_name("eval_public") / "dev.jsonl"
+PUBLIC_TEST_PATH = Path(__file__).with_name("eval_public") / "test.jsonl"
+"""Prompts from public benchmarks and caption collections (``eval_public/SOURCES.md``): the planner is
+improved against the development split only; the test split is reported, never tuned on."""
+
+EVAL_SETS = {
+    "hand-written": PROMPTS_PATH,
+    "heldout": HELDOUT_PATH,
+    "fresh": FRESH_PATH,
+    "public-dev": PUBLIC_DEV_PATH,
+    "public-test": PUBLIC_TEST_PATH,
+}
+
 TOP_BAND = 0.4
 """A box whose centre lies above this (normalised y) counts as "in the upper part" of the image."""
 

@@ -44,8 +44,6 @@ NUMBER_WORDS: dict[str, int] = {
     "many": 5,
     "dozen": 12,
     "multiple": 3,
-    "triple": 3,
-    "double": 2,
 }
 """Words that state how many instances follow ("a pair of", "a couple of", "a few" included)."""
 

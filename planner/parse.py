@@ -30,6 +30,7 @@ from planner.lexicon import (
     VERB_STOPS,
     WEARABLES,
 )
+from planner.pos import can_be_noun, clearly_noun, finite_verb, only_adjective
 
 MAX_INSTANCES = 12
 """Most instances one noun phrase may expand to ("a dozen eggs" stays at 12)."""
@@ -253,6 +254,25 @@ class NounPhrase:
     scene: bool = False
     mass: bool = False
     positions: set[str] = field(default_factory=set)
+    loose_positions: set[str] = field(default_factory=set)
+    """Positions stated before the phrase ("at the bottom, a house") or implied by a place ("in the sky"):
+    weaker than a side stated right after the phrase."""
+    numbered: bool = False
+    """The count was stated with a number ("three", "3", "a pair of"), not only with an article."""
+
+    tidy: bool = True
+    """The words before the head read as modifiers only: no article, plural noun or finite verb among them
+    ("two people ride matching horses" is not tidy: it is a clause the parse could not split)."""
+
+    @property
+    def sure(self) -> bool:
+        """Whether this is surely one object noun phrase: tidy, headed by a known object or a word that can
+        only be a noun."""
+        return (
+            self.tidy
+            and not (self.scene or self.mass)
+            and (self.head in OBJECT_SHAPES or all(clearly_noun(word) for word in self.head.split()[-1:]))
+        )
 
 
 @dataclass
@@ -263,6 +283,9 @@ class Relation:
     kind: str
     target: int
     target2: int | None = None
+    explicit: bool = False
+    """Stated by a spatial preposition right after its subject ("a cat to the left of a dog"), not read from
+    a verb, a "with" or a chain of relations ("a cat on a mat left of a dog": is it the cat or the mat?)."""
 
 
 @dataclass
@@ -417,6 +440,7 @@ def read_noun_phrase(text: str) -> NounPhrase | None:
         and " ".join(noun_words) not in PLURAL_NAMES
         and not (words[0] in {"a", "an", "one", "this", "that"} and count == 1)
     )
+    numbered = counted and count > 1  # "one dog" often means one of those named before
     if plural and not counted and count == 1:
         count = 3 if OBJECT_SHAPES.get(key, (1, 0.3, "any"))[1] <= 0.2 else 2
     elif not plural and count == 1:
@@ -439,8 +463,25 @@ def read_noun_phrase(text: str) -> NounPhrase | None:
     for attribute in attributes:
         size *= SIZE_WORDS.get(attribute, 1.0)
     return NounPhrase(
-        text=text, head=key, count=count, counted=counted, phrase=phrase, prompt=prompt, size=size
+        text=text,
+        head=key,
+        count=count,
+        counted=counted,
+        phrase=phrase,
+        prompt=prompt,
+        size=size,
+        numbered=numbered,
+        tidy=not any(_untidy(word) for word in attributes),
     )
+
+
+def _untidy(word: str) -> bool:
+    """A word that cannot modify a noun inside its phrase: an article, a plural noun, a finite verb."""
+    if word in DETERMINERS or word in {"these", "those", "each", "other"}:
+        return True
+    if is_plural(word) and can_be_noun(word) and not only_adjective(word):
+        return True
+    return finite_verb(word)
 
 
 def _find_negations(text: str) -> tuple[str, list[str]]:
@@ -475,7 +516,6 @@ def _tokenise(text: str) -> list[tuple[str, str]]:
             "distance": "background",
             "back": "background",
             "front": "foreground",
-            "sky": "top",
         }.get(where, where)
         markers.append((match.start(), match.end(), "pos", name))
         if qualifier in {"top", "upper", "bottom", "lower"}:
@@ -551,6 +591,7 @@ def parse_prompt(prompt: str) -> Scene:
     relations: list[Relation] = []
     settings: list[str] = []
     group: list[int] = []  # the current subjects: noun phrases since the last relation, joined by "and"
+    group_is_target = False  # the subjects are the last relation's target ("a cat on a mat left of ...")
     pending: str | None = None  # a relation waiting for its target
     pending_positions: set[str] = set()
     between_targets: list[int] = []
@@ -567,9 +608,13 @@ def parse_prompt(prompt: str) -> Scene:
             last_was_np = False
             continue
         if kind == "pos":
+            implied = value == "sky"  # "kites in the sky": high up, though not a stated side
+            value = "top" if implied else value
             if group and last_was_np or group and pending is None and not pending_positions:
                 for index in group:
                     objects[index].positions.add(value)
+                    if implied:
+                        objects[index].loose_positions.add(value)
                 placed = True  # "a house in the background and a horse": the horse starts a new group
             else:
                 pending_positions.add(value)
@@ -627,8 +672,10 @@ def parse_prompt(prompt: str) -> Scene:
         elif earlier and re.match(r"(?:the|that|this|these|those|both)\b", phrase.text.strip()):
             index = earlier[-1]  # "the woman" names the woman mentioned before
             objects[index].positions |= phrase.positions | pending_positions
+            objects[index].loose_positions |= pending_positions
         else:
             phrase.positions |= pending_positions
+            phrase.loose_positions |= pending_positions
             objects.append(phrase)
             index = len(objects) - 1
         pending_positions = set()
@@ -636,8 +683,10 @@ def parse_prompt(prompt: str) -> Scene:
             between_targets.append(index)
             if len(between_targets) == 2 and group:
                 for subject in group:
-                    relations.append(Relation(subject, "between", between_targets[0], between_targets[1]))
-                between_targets, pending, group = [], None, [index]
+                    relations.append(
+                        Relation(subject, "between", *between_targets, explicit=not group_is_target)
+                    )
+                between_targets, pending, group, group_is_target = [], None, [index], True
             last_was_np = True
             continue
         if pending == "with_scene":
@@ -669,15 +718,16 @@ def parse_prompt(prompt: str) -> Scene:
                 owners = list_owners = list(group)
             elif pending != "at":
                 located = owners if owners and pending in LOCATING else group
+                explicit = located is group and not group_is_target
                 for subject in located:
-                    relations.append(Relation(subject, _normalise(pending), index))
+                    relations.append(Relation(subject, _normalise(pending), index, explicit=explicit))
                 owners = list_owners = []
-            group = [index]
+            group, group_is_target = [index], True
             pending, placed = None, True  # "a lamp on a nightstand and a painting": the painting starts anew
         elif pending is None and not last_was_np and group and not placed and items_sep_was_and(items, value):
             group.append(index)
         else:
-            group, placed = [index], False
+            group, placed, group_is_target = [index], False, False
             pending = None
         if in_list and index not in list_owners and _smaller(phrase, objects[list_owners[-1]]):
             relations += [Relation(index, "with", owner) for owner in list_owners]

@@ -4,8 +4,10 @@ Stages for an LLM backend:
 1. ask the model (messages from ``prompt_template.md``; on retry, the last problems fed back);
 2. extract the JSON object from its reply;
 3. repair it into a valid ``Layout``;
-4. check it against what the prompt surely asks (stated counts, exclusions, relations);
+4. check it against what the prompt surely asks (numbers stated as numbers, exclusions, spatial relations and
+   sides of objects the parse is sure of); what the parse only believes is advice, never a reason to reject;
 then retry up to ``retries`` times, and fall back to the offline planner when every attempt failed.
+The parse can misread a caption; a capable LLM usually does not, so only the parse's sure facts overrule it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 
 from planner.backends import get_backend
-from planner.checks import check, expectation_from_scene
+from planner.checks import check, expectations_from_scene
 from planner.exceptions import BackendUnavailableError, InvalidRequestError, PlannerConfigError, PlannerError
 from planner.extract import extract_json
 from planner.offline import plan_offline
@@ -32,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 BACKENDS: tuple[str, ...] = ("offline", "openai", "local")
 
-RETRY_CATEGORIES = {"count", "negation", "relation", "position"}
+RETRY_CATEGORIES = {"count", "negation", "relation", "position", "empty"}
 """Check failures that reject an LLM's layout (heavy overlap alone does not)."""
 
 
@@ -44,10 +46,20 @@ class PlanReport:
     backend: str
     attempts: int = 0
     errors: list[str] = field(default_factory=list)
+    rejections: list[str] = field(default_factory=list)
+    """The reason of each rejected attempt: a check category ("count", "relation", ...) or "unusable"
+    (no JSON, an invalid layout) or "unavailable" (the backend could not be reached)."""
+    advice: list[str] = field(default_factory=list)
+    """What the accepted layout misses of the parse's likely reading (not a reason to reject it)."""
 
     @property
     def fell_back(self) -> bool:
         return self.backend != "offline" and self.layout.planner == "offline"
+
+    @property
+    def outcome(self) -> str:
+        """ "offline" (asked of the offline planner), "accepted" (the LLM's layout) or "fallback"."""
+        return "offline" if self.backend == "offline" else "fallback" if self.fell_back else "accepted"
 
 
 def check_request(prompt: str, width: int, height: int) -> None:
@@ -67,18 +79,18 @@ def _plan_with_llm(
     prompt: str, width: int, height: int, name: str, settings: PlannerSettings, report: PlanReport
 ) -> Layout | None:
     scene = parse_prompt(prompt)
-    expected = expectation_from_scene(scene)
+    sure, likely = expectations_from_scene(scene)
     deadline = time.monotonic() + settings.timeout * (settings.retries + 1)
     feedback: list[str] = []
     try:
         backend = get_backend(name, settings)
     except PlannerError as exc:
-        report.errors.append(f"{name}: {exc}")
+        _reject(report, name, "unavailable", str(exc))
         return None
     for _ in range(settings.retries + 1):
         remaining = deadline - time.monotonic()
         if remaining <= 1:
-            report.errors.append(f"{name}: out of time")
+            _reject(report, name, "timeout", "out of time")
             break
         report.attempts += 1
         try:
@@ -92,18 +104,26 @@ def _plan_with_llm(
                 raise
             layout = repair(data, prompt, width, height, planner=name, excluded=scene.negative_heads)
         except BackendUnavailableError as exc:
-            report.errors.append(f"{name}: {exc}")
+            _reject(report, name, "unavailable", str(exc))
             break
         except PlannerError as exc:
-            report.errors.append(f"{name}: {exc}")
+            _reject(report, name, "unusable", str(exc))
             feedback = [str(exc)]
             continue
-        problems = [p for p in check(layout, expected) if p.category in RETRY_CATEGORIES]
+        problems = [p for p in check(layout, sure) if p.category in RETRY_CATEGORIES]
+        advice = [p.message for p in check(layout, likely) if p.category in RETRY_CATEGORIES]
         if not problems:
+            report.advice = advice
             return layout
-        feedback = [p.message for p in problems]
-        report.errors.append(f"{name}: " + "; ".join(feedback))
+        feedback = [p.message for p in problems] + [f"(advice) {a}" for a in advice]
+        _reject(report, name, problems[0].category, "; ".join(p.message for p in problems))
     return None
+
+
+def _reject(report: PlanReport, name: str, reason: str, message: str) -> None:
+    report.rejections.append(reason)
+    report.errors.append(f"{name}: {message}")
+    logger.info("planner %s: attempt rejected (%s): %s", name, reason, message)
 
 
 def plan_report(
@@ -143,6 +163,31 @@ def plan(
     return plan_report(prompt, width, height, backend, settings).layout
 
 
+async def aplan_report(
+    prompt: str,
+    width: int = 1024,
+    height: int = 1024,
+    backend: BackendName | None = None,
+    settings: PlannerSettings | None = None,
+) -> PlanReport:
+    """``plan_report`` for async callers: runs in a worker thread, bounded by the configured timeouts."""
+    settings = settings or get_settings()
+    check_request(prompt, width, height)
+    limit = settings.timeout * (settings.retries + 1) + 10
+    try:
+        return await asyncio.wait_for(
+            asyncio.to_thread(plan_report, prompt, width, height, backend, settings), limit
+        )
+    except asyncio.TimeoutError:
+        if not settings.fallback:
+            raise PlannerError(f"planning took longer than {limit:.0f} s") from None
+        name = backend or settings.backend
+        report = PlanReport(layout=plan_offline(prompt, width, height), backend=name)
+        _reject(report, name, "timeout", f"planning took longer than {limit:.0f} s")
+        logger.warning("planner timed out after %.0f s, using the offline planner", limit)
+        return report
+
+
 async def aplan(
     prompt: str,
     width: int = 1024,
@@ -150,16 +195,5 @@ async def aplan(
     backend: BackendName | None = None,
     settings: PlannerSettings | None = None,
 ) -> Layout:
-    """``plan`` for async callers: runs in a worker thread, bounded by the configured timeouts."""
-    settings = settings or get_settings()
-    check_request(prompt, width, height)
-    limit = settings.timeout * (settings.retries + 1) + 10
-    try:
-        return await asyncio.wait_for(
-            asyncio.to_thread(plan, prompt, width, height, backend, settings), limit
-        )
-    except asyncio.TimeoutError:
-        if not settings.fallback:
-            raise PlannerError(f"planning took longer than {limit:.0f} s") from None
-        logger.warning("planner timed out after %.0f s, using the offline planner", limit)
-        return plan_offline(prompt, width, height)
+    """``plan`` for async callers."""
+    return (await aplan_report(prompt, width, height, backend, settings)).layout

@@ -17,7 +17,7 @@ from planner.exceptions import LayoutRepairError
 from planner.parse import read_noun_phrase, singular
 from regional import Layout, Region
 from regional.layout import MAX_REGIONS
-from regional.raster import TOKEN_PX
+from regional.raster import TOKEN_PX, box_coverage
 
 Box = tuple[float, float, float, float]
 
@@ -32,6 +32,8 @@ NORMALISED_LIMIT = 1.5
 """A box whose numbers all stay below this is normalised (a bit over 1 is overflow to clamp, not pixels)."""
 DUPLICATE_IOU = 0.9
 """Two regions with the same phrase and at least this IoU are one region given twice."""
+WHOLE_TOKEN = 0.99
+"""A box that covers this much of some latent token steers it; smaller boxes are grown to 1.5 tokens."""
 
 
 def _first(data: dict[str, Any], keys: Iterable[str]) -> Any:
@@ -109,6 +111,9 @@ def _clean_box(box: list[float], xywh: bool, width: int, height: int) -> Box | N
     x0, y0, x1, y1 = (min(1.0, max(0.0, v)) for v in (x0, y0, x1, y1))
     if x1 - x0 <= 0 or y1 - y0 <= 0:
         return None
+    grid = (height // TOKEN_PX, width // TOKEN_PX)
+    if box_coverage((x0, y0, x1, y1), *grid).max() >= WHOLE_TOKEN:
+        return tuple(round(v, 4) for v in (x0, y0, x1, y1))  # valid as given: leave the model's box alone
     min_w, min_h = 1.5 * TOKEN_PX / width, 1.5 * TOKEN_PX / height
     if x1 - x0 < min_w:
         cx = min(max((x0 + x1) / 2, min_w / 2), 1 - min_w / 2)

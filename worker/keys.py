@@ -51,6 +51,14 @@ class Keys:
         """Hash: histogram of a stage's durations: bucket upper bounds -> counts, plus 'sum' and 'count'."""
         return f"{self.ns}:stats:stage:{stage}"
 
+    def plan_outcomes(self) -> str:
+        """Hash: '<backend>|<outcome>' -> plans that ended so (accepted, fallback, offline)."""
+        return f"{self.ns}:stats:plans"
+
+    def plan_rejections(self) -> str:
+        """Hash: '<backend>|<reason>' -> LLM planner attempts rejected for that reason."""
+        return f"{self.ns}:stats:plan_rejections"
+
     def worker_ready(self, name: str) -> str:
         """String (JSON, expiring): a live worker with its model loaded."""
         return f"{self.ns}:worker:{name}"

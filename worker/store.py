@@ -251,6 +251,21 @@ class JobStore:
             pipe.hincrbyfloat(key, "sum", seconds)
             pipe.execute()
 
+    def count_plan(self, backend: str, outcome: str, rejections: Iterable[str]) -> None:
+        """Count one plan's outcome and the reason of each attempt the planner rejected."""
+        with self.redis.pipeline() as pipe:
+            pipe.hincrby(self.keys.plan_outcomes(), f"{backend}|{outcome}", 1)
+            for reason in rejections:
+                pipe.hincrby(self.keys.plan_rejections(), f"{backend}|{reason}", 1)
+            pipe.execute()
+
+    def plan_counts(self) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]]:
+        """((backend, outcome) -> plans, (backend, reason) -> rejected attempts)."""
+        return tuple(  # type: ignore[return-value]
+            {tuple(_text(k).split("|", 1)): int(v) for k, v in self.redis.hgetall(key).items()}
+            for key in (self.keys.plan_outcomes(), self.keys.plan_rejections())
+        )
+
     def stage_histogram(self, stage: str) -> tuple[list[tuple[str, int]], float, int]:
         """(cumulative buckets as (upper bound, count), sum, count) of a stage."""
         raw = {_text(k): _text(v) for k, v in self.redis.hgetall(self.keys.stage_histogram(stage)).items()}

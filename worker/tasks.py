@@ -95,10 +95,10 @@ def plan_stage(generation_id: str, namespace: str) -> None:
     request = record["request"]
 
     def body() -> None:
-        from planner import plan
+        from planner import plan_report
 
         try:
-            layout = plan(
+            report = plan_report(
                 request["prompt"],
                 width=request["width"],
                 height=request["height"],
@@ -115,6 +115,8 @@ def plan_stage(generation_id: str, namespace: str) -> None:
                 generation_id, "planning_failed", "the planner failed; the details are in the service log"
             )
             return
+        layout = report.layout
+        store.count_plan(report.backend, report.outcome, report.rejections)
         finished = time.time()
         store.observe_stage("planning", finished - started)
         if store.cancel_requested(generation_id):

@@ -7,7 +7,7 @@ import logging
 
 from fastapi import APIRouter, Depends
 
-from api.deps import SettingsDep, current_owner
+from api.deps import ServiceDep, SettingsDep, current_owner
 from api.exceptions import ApiError, FieldError
 from api.schemas import PlanCreate, PlanOut
 
@@ -17,9 +17,9 @@ router = APIRouter(prefix="/v1/plans", tags=["plans"], dependencies=[Depends(cur
 
 
 @router.post("", response_model=PlanOut, summary="Plan a prompt into a layout")
-async def create_plan(body: PlanCreate, settings: SettingsDep) -> PlanOut:
+async def create_plan(body: PlanCreate, settings: SettingsDep, service: ServiceDep) -> PlanOut:
     """Runs the planner in the API process (its offline and HTTP backends need no GPU)."""
-    from planner import aplan
+    from planner import aplan_report
     from planner.exceptions import BackendUnavailableError
 
     width, height = body.width or settings.default_width, body.height or settings.default_height
@@ -27,8 +27,8 @@ async def create_plan(body: PlanCreate, settings: SettingsDep) -> PlanOut:
         if value > settings.max_side:
             raise FieldError(name, f"{value} px is more than the limit of {settings.max_side}")
     try:
-        layout = await asyncio.wait_for(
-            aplan(body.prompt, width=width, height=height, backend=body.planner),
+        report = await asyncio.wait_for(
+            aplan_report(body.prompt, width=width, height=height, backend=body.planner),
             timeout=settings.plan_timeout_s,
         )
     except asyncio.TimeoutError as exc:
@@ -44,4 +44,5 @@ async def create_plan(body: PlanCreate, settings: SettingsDep) -> PlanOut:
         raise ApiError(
             502, "planner_error", "the planner backend failed; the details are in the log"
         ) from exc
-    return PlanOut(layout=layout)
+    service.store.count_plan(report.backend, report.outcome, report.rejections)
+    return PlanOut(layout=report.layout)

@@ -9,7 +9,7 @@ from planner_fakes import ScriptedBackend
 
 import planner
 from planner import planning
-from planner.checks import expectation_from_scene
+from planner.checks import expectations_from_scene
 from planner.exceptions import BackendUnavailableError, InvalidRequestError, PlannerConfigError, PlannerError
 from planner.parse import parse_prompt
 from planner.settings import PlannerSettings
@@ -124,7 +124,7 @@ def test_an_object_outside_its_stated_corner_is_fed_back_and_the_retry_is_used(u
 
 def test_stated_sides_are_checked_only_where_every_object_of_a_kind_agrees() -> None:
     scene = parse_prompt("a cat on the left and a cat on the right, a dog at the top")
-    sides = expectation_from_scene(scene).sides
+    sides = expectations_from_scene(scene)[0].sides
     assert sides == {"dog": {"top"}}  # the two cats state contradicting sides, so "cat" is not checked
 
 
@@ -200,3 +200,105 @@ def test_settings_read_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REGIONAL_PLANNER", "gpt5")
     with pytest.raises(ValueError):
         PlannerSettings()
+
+
+def _layout(*regions: tuple[str, list[float]]) -> str:
+    return json.dumps({"base_prompt": "x", "regions": [{"phrase": p, "box": b} for p, b in regions]})
+
+
+@pytest.mark.parametrize(
+    ("prompt", "reply"),
+    [
+        # Coordinated colours the parse may split: one object in the LLM's layout.
+        (
+            "A grey and white cat sleeping next to a brown dog",
+            _layout(
+                ("a grey and white cat", [0.05, 0.5, 0.45, 0.9]), ("a brown dog", [0.55, 0.5, 0.95, 0.9])
+            ),
+        ),
+        (
+            "a black and tan puppy beside an orange ball",
+            _layout(
+                ("a black and tan puppy", [0.05, 0.4, 0.5, 0.9]), ("an orange ball", [0.6, 0.7, 0.8, 0.9])
+            ),
+        ),
+        # A framing word the parse may read as an object.
+        ("a close up of a bowl of ramen with chopsticks", _layout(("a bowl of ramen", [0.1, 0.3, 0.9, 0.9]))),
+        # Clauses the parse cannot split; the number belongs to the first noun.
+        (
+            "Two people ride matching cream-colored horses at a gas station.",
+            _layout(
+                ("a person", [0.1, 0.1, 0.4, 0.6]),
+                ("a person", [0.6, 0.1, 0.9, 0.6]),
+                ("a horse", [0.05, 0.4, 0.45, 0.95]),
+                ("a horse", [0.55, 0.4, 0.95, 0.95]),
+            ),
+        ),
+        # A number plus more mentions the parse missed: more regions than stated is no error.
+        (
+            "two zebras standing close to a little one",
+            _layout(
+                ("a zebra", [0.05, 0.3, 0.35, 0.9]),
+                ("a zebra", [0.36, 0.3, 0.66, 0.9]),
+                ("a baby zebra", [0.7, 0.5, 0.9, 0.9]),
+            ),
+        ),
+        # Settings and pronouns the parse may take for objects or attach wrongly.
+        (
+            "a dog lying in the shade of a tree",
+            _layout(("a dog", [0.3, 0.6, 0.7, 0.9]), ("a tree", [0.2, 0.0, 0.8, 0.7])),
+        ),
+        (
+            "a bookshelf with three potted plants and a cat sleeping under it",
+            _layout(
+                ("a bookshelf", [0.2, 0.05, 0.8, 0.7]),
+                ("a potted plant", [0.25, 0.06, 0.4, 0.2]),
+                ("a potted plant", [0.42, 0.06, 0.58, 0.2]),
+                ("a potted plant", [0.6, 0.06, 0.75, 0.2]),
+                ("a cat", [0.35, 0.72, 0.65, 0.95]),
+            ),
+        ),
+    ],
+)
+def test_an_llm_layout_is_never_overruled_by_what_the_parse_only_believes(use_backend, prompt, reply) -> None:
+    backend = ScriptedBackend(reply)
+    use_backend(backend)
+    report = planner.plan_report(prompt, 1024, 1024, settings=SETTINGS)
+    assert report.outcome == "accepted" and report.attempts == 1, report.errors
+    assert json.loads(reply)["regions"][0]["phrase"] == report.layout.regions[0].phrase
+
+
+@pytest.mark.parametrize(
+    ("prompt", "reply", "reason"),
+    [
+        (
+            "three red cups on a table",
+            _layout(("a red cup", [0.1, 0.5, 0.3, 0.7]), ("a table", [0, 0.6, 1, 1])),
+            "count",
+        ),
+        (
+            "a cat to the left of a dog",
+            _layout(("a cat", [0.6, 0.5, 0.9, 0.9]), ("a dog", [0.1, 0.5, 0.4, 0.9])),
+            "relation",
+        ),
+        (
+            "a lamp above a sofa",
+            _layout(("a lamp", [0.4, 0.6, 0.6, 0.9]), ("a sofa", [0.2, 0.1, 0.8, 0.4])),
+            "relation",
+        ),
+        ("a red car", json.dumps({"base_prompt": "a red car", "regions": []}), "empty"),
+    ],
+)
+def test_what_the_prompt_surely_says_still_rejects(use_backend, prompt, reply, reason) -> None:
+    use_backend(ScriptedBackend(reply, reply))
+    report = planner.plan_report(prompt, 1024, 1024, settings=SETTINGS)
+    assert report.outcome == "fallback" and report.rejections == [reason, reason]
+
+
+def test_advice_rides_along_with_a_sure_rejection(use_backend) -> None:
+    wrong = _layout(("a cat", [0.6, 0.5, 0.9, 0.9]), ("a dog", [0.1, 0.5, 0.4, 0.9]))
+    backend = ScriptedBackend(wrong, wrong)
+    use_backend(backend)
+    planner.plan_report("a cat to the left of a dog, a bird", 1024, 1024, settings=SETTINGS)
+    feedback = backend.calls[1][-1]["content"]
+    assert '"cat" must be left "dog"' in feedback and "(advice) the prompt asks for 1 bird" in feedback
