@@ -44,8 +44,11 @@ gpu-check: setup
 run: setup
 	$(BIN)/regional serve
 
+# The hand-written set, then the public development and test splits (planner/eval_public/SOURCES.md).
 eval-planner: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python -m planner.eval
+	HF_HUB_OFFLINE=1 $(BIN)/python -m planner.eval --backend offline --prompts planner/eval_public/dev.jsonl
+	HF_HUB_OFFLINE=1 $(BIN)/python -m planner.eval --backend offline --prompts planner/eval_public/test.jsonl
 
 toy-model: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python -m regional.toy.train

@@ -229,7 +229,7 @@ FILLER = re.compile(
 )
 STYLE_OF = re.compile(
     r"^(?:(?:a|an|the)\s+)?(?:[a-z-]+\s+){0,4}(?:photo(?:graph)?|picture|image|painting|illustration|drawing|"
-    r"render(?:ing)?|sketch|shot|close-?up|view|scene|panorama|portrait|artwork|poster|cartoon|snapshot)\s+of\s+"
+    r"render(?:ing)?|sketch|shot|close[- ]?up|view|scene|panorama|portrait|artwork|poster|cartoon|snapshot)\s+of\s+"
 )
 _NUMBER_RE = re.compile(r"^\d{1,2}$")
 HOLD_VERBS = tuple(verb for verb, meaning in VERB_RELATIONS.items() if meaning == "hold")
@@ -299,6 +299,8 @@ class Scene:
     negatives: list[str]
     negative_heads: set[str]
     settings: list[str]
+    context: list[str] = field(default_factory=list)
+    """Medium, style, light and weather that every region shares (``scene_context``)."""
 
 
 def singular(word: str) -> str:
@@ -457,7 +459,7 @@ def read_noun_phrase(text: str) -> NounPhrase | None:
         article = ""  # "earth", "northern lights", "snow white": the prompt gave no article, invent none
     else:
         article = article_for(core)
-    phrase = " ".join(w for w in [article, core, *of_tail] if w)
+    phrase = " ".join(w for w in [article, core, *of_tail] if w).replace("-and-", " and ")
     prompt = " ".join([phrase, *predicate]).strip()
     size = 1.0
     for attribute in attributes:
@@ -545,7 +547,7 @@ def _tokenise(text: str) -> list[tuple[str, str]]:
             continue
         markers.append((match.start(), match.end(), "verb", word))
         taken.append((match.start(), match.end()))
-    for match in re.finditer(r"[,.;:]|\b(?:and|while|whereas|plus|then)\b", text):
+    for match in re.finditer(r"[,.;:]|(?<!-)\b(?:and|while|whereas|plus|then)\b(?!-)", text):
         if not any(s <= match.start() < e for s, e in taken):
             markers.append((match.start(), match.end(), "sep", match.group(0)))
     markers.sort(key=lambda m: (m[0], m[1]))
@@ -571,6 +573,47 @@ STYLE_SUFFIX = re.compile(
 )
 
 
+CLAUSE_GLUE = re.compile(r"\b(?:(?:that|who|which) (?:is|are)|is|are)\s+(?=[a-z]+ing\b)")
+"""Relative clauses and copulas before a participle: "a dog that is looking up" reads "a dog looking up"."""
+
+PART_OF_THING = re.compile(
+    r"\bthe (?:arm|armrest|edge|back|seat|hood|roof|tip|end|rim|handle|steps) of (?=(?:a|an|the|his|her|its|their)\s)"
+)
+"""A part of an object as the place ("on the arm of a couch"): the object is what gets a box."""
+
+LIGHT_AND_WEATHER = re.compile(
+    r"\b(?:(?:at|during) (?:dusk|dawn|sunset|sunrise|night|twilight|noon|midnight|golden hour|blue hour)"
+    r"|in the (?:rain|snow|fog|mist|storm|sun|shade|dark|moonlight|sunlight|sunshine)"
+    r"|(?:golden|blue) hour|moonlit|sunlit|candlelit|neon[- ]lit|backlit"
+    r"|(?:rainy|snowy|foggy|misty|stormy|sunny|cloudy|overcast) (?:day|night|evening|morning|afternoon|weather))\b"
+)
+"""Light, time of day and weather: shared by every part of the picture."""
+
+COORDINATED_COLOURS = re.compile(
+    r"\b(black|white|grey|gray|brown|red|orange|yellow|green|blue|purple|pink|tan|golden|silver|beige|cream)"
+    r" and (?=(?:black|white|grey|gray|brown|red|orange|yellow|green|blue|purple|pink|tan|golden|silver|beige|"
+    r"cream)\b)"
+)
+""""a grey and white cat": two colours of one object, not two objects."""
+
+
+def scene_context(text: str) -> list[str]:
+    """What every part of the picture shares: medium and framing ("watercolor painting", "close-up"),
+    style ("in the style of ...", "cinematic lighting"), light, time of day and weather ("at dusk")."""
+    context = []
+    medium = STYLE_OF.match(text)
+    if medium:
+        words = [w for w in medium.group(0).split() if w not in {"a", "an", "the", "of"}]
+        context.append(" ".join(words))
+    context += [m.group(0).strip(" ,") for m in STYLE_SUFFIX.finditer(text)]
+    for part in text.split(","):
+        part = part.strip()
+        if part and STYLE_TAG.search(part) and not _names_object(part):
+            context.append(part)
+    context += [m.group(0) for m in LIGHT_AND_WEATHER.finditer(text)]
+    return list(dict.fromkeys(c for c in context if c))
+
+
 def _content(text: str) -> str:
     """The prompt without style words that name no object: "a photo of", "in the style of X", "4k, detailed"."""
     text = STYLE_OF.sub("", STYLE_SUFFIX.sub("", text), count=1)
@@ -586,7 +629,9 @@ def parse_prompt(prompt: str) -> Scene:
     """Read ``prompt`` into a ``Scene``."""
     lowered = " ".join(prompt.lower().replace("’", "'").split())
     remaining, negatives = _find_negations(lowered)
-    items = _tokenise(POSSESSIVE_PART.sub(r"\1", _content(remaining)))
+    readable = COORDINATED_COLOURS.sub(r"\1-and-", CLAUSE_GLUE.sub("", _content(remaining)))
+    readable = PART_OF_THING.sub("", LIGHT_AND_WEATHER.sub("", readable))  # light and weather: context
+    items = _tokenise(POSSESSIVE_PART.sub(r"\1", readable))
     objects: list[NounPhrase] = []
     relations: list[Relation] = []
     settings: list[str] = []
@@ -636,7 +681,12 @@ def parse_prompt(prompt: str) -> Scene:
         if phrase is None:
             if pending and re.search(r"\b(?:it|them)\b", value) and group:
                 # "a table with a vase on it": "it" is the object mentioned before the subject.
-                earlier = [i for i in range(len(objects)) if i not in group and not objects[i].scene]
+                plural = re.search(r"\bthem\b", value) is not None
+                earlier = [  # "it" names one object, "them" several
+                    i
+                    for i in range(len(objects))
+                    if i not in group and not objects[i].scene and (objects[i].count > 1) == plural
+                ] or [i for i in range(len(objects)) if i not in group and not objects[i].scene]
                 if earlier:
                     for subject in group:
                         relations.append(Relation(subject, _normalise(pending), earlier[-1]))
@@ -709,6 +759,12 @@ def parse_prompt(prompt: str) -> Scene:
                     relations += [Relation(index, "above", subject) for subject in group]
                 elif meaning in {"with", "hold"}:
                     relations += [Relation(index, meaning, subject) for subject in group]
+                    predicate = phrase.prompt[len(phrase.phrase) :].strip()
+                    if predicate.split()[:1] and predicate.split()[0].endswith("ing"):
+                        # "a woman holding an umbrella walking past a bakery": the woman walks
+                        phrase.prompt = phrase.phrase
+                        for subject in group:
+                            objects[subject].prompt = f"{objects[subject].prompt} {predicate}"
                     owners = list_owners = list(group)
                 else:
                     relations += [Relation(subject, meaning, index) for subject in group]
@@ -746,6 +802,7 @@ def parse_prompt(prompt: str) -> Scene:
         negatives=negatives,
         negative_heads=negative_heads,
         settings=settings,
+        context=scene_context(lowered),
     )
 
 

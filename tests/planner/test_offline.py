@@ -281,7 +281,9 @@ def test_plurals_ending_in_is_and_panoramas() -> None:
         "ski": 3
     }
     layout = plan_offline("a panorama of three sailboats on the sea", 1536, 512)
-    assert len(_by_head(layout)["sailboat"]) == 3 and layout.background_prompt == "the sea"
+    assert (
+        len(_by_head(layout)["sailboat"]) == 3 and layout.background_prompt == "the sea, panorama"
+    )  # the medium too
 
 
 def test_tall_buildings_use_a_tall_canvas() -> None:

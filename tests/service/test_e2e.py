@@ -292,7 +292,9 @@ def test_readyz_and_metrics(service) -> None:
     assert succeeded and float(succeeded[0].split()[-1]) >= 1
     assert 'regional_stage_duration_seconds_count{stage="sampling"}' in metrics
     assert 'regional_workers_ready{queue="generate"} 2.0' in metrics
-    plans = [line for line in metrics.splitlines() if line.startswith('regional_plans_total{backend="offline"')]
+    plans = [
+        line for line in metrics.splitlines() if line.startswith('regional_plans_total{backend="offline"')
+    ]
     assert plans and float(plans[0].split()[-1]) >= 2  # the prompt job and /v1/plans
     assert {"/v1/generations", "/v1/generations/{generation_id}/cancel", "/v1/plans"} <= set(openapi["paths"])
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
