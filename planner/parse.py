@@ -589,11 +589,8 @@ LIGHT_AND_WEATHER = re.compile(
 )
 """Light, time of day and weather: shared by every part of the picture."""
 
-COORDINATED_COLOURS = re.compile(
-    r"\b(black|white|grey|gray|brown|red|orange|yellow|green|blue|purple|pink|tan|golden|silver|beige|cream)"
-    r" and (?=(?:black|white|grey|gray|brown|red|orange|yellow|green|blue|purple|pink|tan|golden|silver|beige|"
-    r"cream)\b)"
-)
+COLOURS = "black|white|grey|gray|brown|red|orange|yellow|green|blue|purple|pink|tan|golden|silver|beige|cream"
+COORDINATED_COLOURS = re.compile(rf"\b({COLOURS}) and (?=(?:{COLOURS})\b)")
 """"a grey and white cat": two colours of one object, not two objects."""
 
 
@@ -682,11 +679,9 @@ def parse_prompt(prompt: str) -> Scene:
             if pending and re.search(r"\b(?:it|them)\b", value) and group:
                 # "a table with a vase on it": "it" is the object mentioned before the subject.
                 plural = re.search(r"\bthem\b", value) is not None
-                earlier = [  # "it" names one object, "them" several
-                    i
-                    for i in range(len(objects))
-                    if i not in group and not objects[i].scene and (objects[i].count > 1) == plural
-                ] or [i for i in range(len(objects)) if i not in group and not objects[i].scene]
+                candidates = [i for i in range(len(objects)) if i not in group and not objects[i].scene]
+                # "it" names one object, "them" several
+                earlier = [i for i in candidates if (objects[i].count > 1) == plural] or candidates
                 if earlier:
                     for subject in group:
                         relations.append(Relation(subject, _normalise(pending), earlier[-1]))

@@ -2,14 +2,14 @@
 
 No tagger and no model download: a word's candidates are every universal POS tag the lexicon lists for it
 ("grey": ADJ, NOUN, VERB). The parser uses them where a word list would otherwise have to grow: whether a
-word can head a noun phrase, is only an adjective, or is a verb form ("walking", "is").
+word can head a noun phrase, is only an adjective, or is a finite verb ("rides", "is").
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 
-from lemminflect import getAllLemmas, getLemma
+from lemminflect import getAllLemmas
 
 
 @lru_cache(maxsize=8192)
@@ -34,27 +34,15 @@ def only_adjective(word: str) -> bool:
     return "ADJ" in found and not found & {"NOUN", "PROPN"}
 
 
-def verb_form(word: str) -> bool:
-    """A verb or auxiliary form that is no noun: "is", "walking", "looked" (not "standing", a noun too)."""
-    found = tags(word)
-    return bool(found & {"VERB", "AUX"}) and not found & {"NOUN", "PROPN", "ADJ"}
-
-
-def noun_lemma(word: str) -> str | None:
-    """The singular of a noun the lexicon knows ("chopsticks" -> "chopstick"), else None."""
-    if not can_be_noun(word):
-        return None
-    lemmas = getLemma(word.lower(), upos="NOUN")
-    return lemmas[0] if lemmas else None
-
-
 def finite_verb(word: str) -> bool:
-    """A verb in its base or third-person form that is not also a noun or adjective ("ride", "takes", "is");
+    """A verb in its base or third-person form that is not also a noun or adjective ("ride", "kneels", "is");
     participles ("sleeping", "potted") modify nouns and do not count."""
     found = getAllLemmas(word.lower())
     if not set(found) & {"VERB", "AUX"} or set(found) & {"NOUN", "PROPN", "ADJ"}:
         return False
     lemma = (found.get("VERB") or found.get("AUX"))[0]
-    return word.endswith(("ing", "ed", "en")) is False and word in {lemma, lemma + "s", lemma + "es"} | (
-        {"is", "are", "was", "were", "am"} if lemma == "be" else set()
+    return (
+        word in {lemma, lemma + "s", lemma + "es"}
+        or lemma == "be"
+        and word in {"is", "are", "was", "were", "am"}
     )

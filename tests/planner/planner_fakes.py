@@ -1,8 +1,12 @@
-"""A scripted backend for planner tests (no model)."""
+"""Planner test fakes: a scripted backend (no model) and chat completions in OpenAI's exact shape."""
 
 from __future__ import annotations
 
 import time
+
+from openai.types.chat import ChatCompletion, ChatCompletionMessage
+from openai.types.chat.chat_completion import Choice
+from openai.types.completion_usage import CompletionUsage
 
 from planner.backends import Backend, Messages
 from planner.exceptions import BackendError
@@ -34,3 +38,23 @@ class ScriptedBackend(Backend):
 
     def reply_unusable(self) -> None:
         self.unusable += 1
+
+
+def completion(content: str | None, refusal: str | None = None) -> dict:
+    """A chat completion exactly as api.openai.com serialises it, built from the client's own types."""
+    return ChatCompletion(
+        id="chatcmpl-test",
+        object="chat.completion",
+        created=1_700_000_000,
+        model="gpt-4o-2024-08-06",
+        system_fingerprint="fp_test",
+        choices=[
+            Choice(
+                index=0,
+                finish_reason="stop",
+                logprobs=None,
+                message=ChatCompletionMessage(role="assistant", content=content, refusal=refusal),
+            )
+        ],
+        usage=CompletionUsage(prompt_tokens=500, completion_tokens=80, total_tokens=580),
+    ).model_dump(mode="json")

@@ -2,7 +2,7 @@
 
 It stands in for GPT-4o, which cannot be reached here: ``POST /v1/chat/completions`` finds the user's prompt
 and the canvas in the request (as ``planner.prompt_template`` writes them) and answers with the recorded
-layout for them, in the exact shape of api.openai.com's reply (built from the ``openai`` package's types).
+layout for them, in the exact shape of api.openai.com's reply (``planner_fakes.completion``).
 A prompt without a recording gets OpenAI's 404 error shape. Every request body is kept for assertions.
 """
 
@@ -15,9 +15,7 @@ from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from openai.types.chat import ChatCompletion, ChatCompletionMessage
-from openai.types.chat.chat_completion import Choice
-from openai.types.completion_usage import CompletionUsage
+from planner_fakes import completion
 
 RECORDINGS_PATH = Path(__file__).with_name("data") / "recorded_layouts.jsonl"
 CANVAS = re.compile(r"on a (\d+)x(\d+) pixel canvas")
@@ -26,26 +24,6 @@ RETRY_PREFIX = "Your previous layout was rejected"
 
 def load_recordings(path: Path = RECORDINGS_PATH) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def completion(content: str) -> dict:
-    """A chat completion exactly as api.openai.com serialises it."""
-    return ChatCompletion(
-        id="chatcmpl-replay",
-        object="chat.completion",
-        created=1_700_000_000,
-        model="gpt-4o-2024-08-06",
-        system_fingerprint="fp_replay",
-        choices=[
-            Choice(
-                index=0,
-                finish_reason="stop",
-                logprobs=None,
-                message=ChatCompletionMessage(role="assistant", content=content, refusal=None),
-            )
-        ],
-        usage=CompletionUsage(prompt_tokens=900, completion_tokens=150, total_tokens=1050),
-    ).model_dump(mode="json")
 
 
 class ReplayServer:

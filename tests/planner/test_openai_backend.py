@@ -5,9 +5,7 @@ import json
 import httpx
 import openai
 import pytest
-from openai.types.chat import ChatCompletion, ChatCompletionMessage
-from openai.types.chat.chat_completion import Choice
-from openai.types.completion_usage import CompletionUsage
+from planner_fakes import completion
 
 import planner
 from planner import planning
@@ -23,26 +21,6 @@ LAYOUT = {
         {"phrase": "a tree", "prompt": "a tall tree", "box": [0.6, 0.1, 0.9, 0.9]},
     ],
 }
-
-
-def completion(content: str | None, refusal: str | None = None) -> dict:
-    """A chat completion exactly as api.openai.com serialises it, built from the client's own types."""
-    return ChatCompletion(
-        id="chatcmpl-test",
-        object="chat.completion",
-        created=1_700_000_000,
-        model="gpt-4o-2024-08-06",
-        system_fingerprint="fp_test",
-        choices=[
-            Choice(
-                index=0,
-                finish_reason="stop",
-                logprobs=None,
-                message=ChatCompletionMessage(role="assistant", content=content, refusal=refusal),
-            )
-        ],
-        usage=CompletionUsage(prompt_tokens=500, completion_tokens=80, total_tokens=580),
-    ).model_dump(mode="json")
 
 
 class FakeOpenAI:

@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from record_layouts import region_phrases
+from replay_server import ReplayServer, load_recordings
 
 from planner.eval import EVAL_SETS, evaluate_layout, load_cases
 from planner.planning import plan_report
 from planner.settings import PlannerSettings
 from regional import Layout
-from tests.planner.record_layouts import region_phrases
-from tests.planner.replay_server import ReplayServer, load_recordings
 
 RECORDINGS = load_recordings()
 EVAL_SETS_BY_FILE = {path.name: path for path in EVAL_SETS.values()}
