@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 from fastapi import APIRouter, Depends
+from redis.exceptions import RedisError
 
 from api.deps import ServiceDep, SettingsDep, current_owner
 from api.exceptions import ApiError, FieldError
@@ -44,5 +45,8 @@ async def create_plan(body: PlanCreate, settings: SettingsDep, service: ServiceD
         raise ApiError(
             502, "planner_error", "the planner backend failed; the details are in the log"
         ) from exc
-    service.store.count_plan(report.backend, report.outcome, report.rejections)
+    try:  # planning needs no Redis; a metrics counter must not cost the client its plan
+        service.store.count_plan(report.backend, report.outcome, report.rejections)
+    except RedisError:
+        logger.warning("could not count the plan in Redis", exc_info=True)
     return PlanOut(layout=report.layout)

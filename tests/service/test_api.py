@@ -90,6 +90,15 @@ def test_redis_down_is_a_503_problem(tmp_path) -> None:
             assert response.json()["code"] == "redis_unavailable"
 
 
+def test_plans_need_no_redis(tmp_path) -> None:
+    """Planning runs in the API process; with Redis down it still answers (only its metrics go uncounted)."""
+    dead = settings_for("redis://127.0.0.1:1/0", "test-dead", str(tmp_path))
+    with TestClient(create_app(dead), raise_server_exceptions=False) as dead_client:
+        response = dead_client.post("/v1/plans", json={"prompt": "a cat left of a dog"}, headers=AUTH)
+    assert response.status_code == 200, response.text
+    assert len(response.json()["layout"]["regions"]) == 2
+
+
 def test_mask_limits_are_checked_before_any_mask_is_decoded(client, monkeypatch) -> None:
     import regional.layout
 
