@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # before `make setup` (see README) and set TORCH_SPEC= to keep it.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup test test-fast test-lowest gpu-check lint run eval-planner toy-model bench-cost bench-quality clean
+.PHONY: setup test test-fast test-lowest gpu-check lint run drill eval-planner toy-model bench-cost bench-quality clean
 
 setup: $(STAMP)
 
@@ -43,6 +43,11 @@ gpu-check: setup
 
 run: setup
 	$(BIN)/regional serve
+
+# Fault drills against real processes (a Redis of their own): 100 worker kills, a 15 s Redis outage, the
+# bad-input corpus, 50 clients of load. About 15 minutes; CI runs `regional drill --quick` from the tests.
+drill: setup
+	HF_HUB_OFFLINE=1 $(BIN)/regional drill --json docs/drill.json
 
 # The hand-written set, then the public development and test splits (planner/eval_public/SOURCES.md).
 eval-planner: setup

@@ -13,12 +13,14 @@ from fastapi.concurrency import run_in_threadpool
 from redis import Redis
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import problems
+from api import openapi, problems
 from api.metrics import build_registry
 from api.routers import generations, ops, plans
 from api.service import GenerationService
 from api.settings import ApiSettings, get_settings
-from worker.queues import reap_if_due
+from planner.settings import PlannerSettings
+from planner.settings import get_settings as get_planner_settings
+from worker.queues import reap_if_due, sweep_period_s
 from worker.results import ResultStore
 
 logger = logging.getLogger(__name__)
@@ -70,11 +72,14 @@ async def _reaper(redis: Redis, settings: ApiSettings) -> None:
             await run_in_threadpool(reap_if_due, redis, settings)
         except Exception:
             logger.exception("reaper failed")
-        await asyncio.sleep(settings.reaper_interval_s)
+        await asyncio.sleep(sweep_period_s(settings))
 
 
-def create_app(settings: ApiSettings | None = None) -> FastAPI:
+def create_app(
+    settings: ApiSettings | None = None, planner_settings: PlannerSettings | None = None
+) -> FastAPI:
     settings = settings or get_settings()
+    planner_settings = planner_settings or get_planner_settings()
     if not settings.redis_url:
         raise RuntimeError("REDIS_URL is not set; `regional serve` starts an embedded Redis when it is unset")
 
@@ -82,6 +87,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = Redis.from_url(settings.redis_url, health_check_interval=30)
         app.state.settings = settings
+        app.state.planner_settings = planner_settings
         app.state.redis = redis
         app.state.service = GenerationService(redis, settings)
         app.state.results = ResultStore(settings.results_url)
@@ -103,6 +109,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
+    openapi.install(app, settings)
     for module in (generations, plans, ops):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)

@@ -5,17 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SerializeAsAny,
-    SkipValidation,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, SkipValidation, model_validator
 
-from regional.layout import MAX_PROMPT_CHARS, MAX_SIDE, MIN_SIDE, Layout
+from planner.settings import BackendName
+from regional.layout import CanvasSide, Layout, Prompt
 from regional.raster import TOKEN_PX
 
 Status = Literal["queued", "running", "succeeded", "failed", "canceled"]
@@ -26,29 +19,18 @@ StoredLayout = Annotated[SerializeAsAny[Layout], SkipValidation]
 it was submitted or planned; validating it again on every read would decode its masks each time, and a
 later, stricter ``Layout`` would turn old records into server errors."""
 
-
-def _check_side(value: int | None) -> int | None:
-    if value is None:
-        return value
-    if not MIN_SIDE <= value <= MAX_SIDE:
-        raise ValueError(f"{value} px is outside [{MIN_SIDE}, {MAX_SIDE}]")
-    if value % TOKEN_PX:
-        raise ValueError(f"{value} px is not a multiple of {TOKEN_PX} (FLUX's pixels per token)")
-    return value
-
-
-def _check_prompt(value: str | None) -> str | None:
-    if value is not None and not value.strip():
-        raise ValueError("must not be blank")
-    return value
-
-
-def _check_planner(value: str | None) -> str | None:
-    from planner import BACKENDS  # light: the planner's heavy backends load on use
-
-    if value is not None and value not in BACKENDS:
-        raise ValueError(f"unknown planner {value!r}; choose one of {', '.join(BACKENDS)}")
-    return value
+PROMPT_OR_LAYOUT = {
+    "oneOf": [
+        {"required": ["prompt"], "properties": {"prompt": {"type": "string"}}},
+        {"required": ["layout"], "properties": {"layout": {"type": "object"}}},
+    ],
+    "not": {
+        "required": ["layout", "planner"],
+        "properties": {"layout": {"type": "object"}, "planner": {"type": "string"}},
+    },
+}
+"""``GenerationCreate._prompt_or_layout`` in JSON schema: exactly one of the two is given (not null), and no
+``planner`` with a layout."""
 
 
 class GenerationCreate(BaseModel):
@@ -57,18 +39,16 @@ class GenerationCreate(BaseModel):
     Unset sampling options take the model's defaults; the job resource shows the values used.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=PROMPT_OR_LAYOUT)
 
-    prompt: str | None = Field(
-        default=None, min_length=1, max_length=MAX_PROMPT_CHARS, description="Planned into a layout."
-    )
+    prompt: Prompt | None = Field(default=None, description="Planned into a layout.")
     layout: Layout | None = Field(
         default=None, description="Regions to generate; its width/height set the canvas."
     )
-    width: int | None = Field(
+    width: CanvasSide | None = Field(
         default=None, description=f"Canvas width (prompt jobs), a multiple of {TOKEN_PX}."
     )
-    height: int | None = Field(
+    height: CanvasSide | None = Field(
         default=None, description=f"Canvas height (prompt jobs), a multiple of {TOKEN_PX}."
     )
     steps: int | None = Field(default=None, ge=1, description="Denoising steps.")
@@ -79,15 +59,7 @@ class GenerationCreate(BaseModel):
     inject_steps: int | None = Field(default=None, ge=0, description="Steps with regional control.")
     double_inject_interval: int | None = Field(default=None, ge=1, description="Every k-th double block.")
     single_inject_interval: int | None = Field(default=None, ge=1, description="Every k-th single block.")
-    planner: str | None = Field(default=None, max_length=64, description="Planner backend for prompt jobs.")
-
-    @field_validator("width", "height")
-    @classmethod
-    def _side_on_token_grid(cls, value: int | None) -> int | None:
-        return _check_side(value)
-
-    _prompt_not_blank = field_validator("prompt")(_check_prompt)
-    _known_planner = field_validator("planner")(_check_planner)
+    planner: BackendName | None = Field(default=None, description="Planner backend for prompt jobs.")
 
     @model_validator(mode="after")
     def _prompt_or_layout(self) -> GenerationCreate:
@@ -108,18 +80,10 @@ class GenerationCreate(BaseModel):
 class PlanCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
-    width: int | None = None
-    height: int | None = None
-    planner: str | None = Field(default=None, max_length=64)
-
-    @field_validator("width", "height")
-    @classmethod
-    def _side_on_token_grid(cls, value: int | None) -> int | None:
-        return _check_side(value)
-
-    _prompt_not_blank = field_validator("prompt")(_check_prompt)
-    _known_planner = field_validator("planner")(_check_planner)
+    prompt: Prompt
+    width: CanvasSide | None = None
+    height: CanvasSide | None = None
+    planner: BackendName | None = None
 
 
 class PlanOut(BaseModel):

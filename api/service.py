@@ -23,6 +23,9 @@ from worker.store import ACTIVE, CANCELED, QUEUED, TERMINAL, JobStore
 
 logger = logging.getLogger(__name__)
 
+MAX_IDEMPOTENCY_KEY_CHARS = 255
+"""Longest ``Idempotency-Key`` accepted (and the shortest is one character)."""
+
 
 def _iso(ts: float | None) -> datetime | None:
     return None if ts is None else datetime.fromtimestamp(ts, tz=timezone.utc)
@@ -82,8 +85,12 @@ class GenerationService:
         }
         if body.layout is not None:
             fields["layout"] = body.layout.model_dump(mode="json", exclude_none=True)
-        if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
-            raise ApiError(400, "bad_idempotency_key", "Idempotency-Key must be 1 to 255 characters")
+        if idempotency_key is not None and not 1 <= len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_CHARS:
+            raise ApiError(
+                400,
+                "bad_idempotency_key",
+                f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} characters",
+            )
         idem = (idempotency_key, body_hash) if idempotency_key else None
         generation_id, created = self.store.create(generation_id, owner, fields, idem)
         if created:
@@ -118,11 +125,6 @@ class GenerationService:
         except ValueError as exc:
             raise ApiError(400, "invalid_cursor", "the cursor is not one this API returned") from exc
 
-    def queue_position(self, record: dict[str, Any]) -> int | None:
-        if record["status"] != QUEUED:
-            return None
-        return queues.queue_position(self.redis, self.keys, record["stage_queue"], record["rq_job"])
-
     # -- cancel ------------------------------------------------------------------------------------------
     def cancel(self, owner: str, generation_id: str) -> dict[str, Any]:
         record = self.get(owner, generation_id)
@@ -137,6 +139,26 @@ class GenerationService:
 
     # -- view --------------------------------------------------------------------------------------------
     def view(self, record: dict[str, Any], base_url: str) -> GenerationOut:
+        return self.views([record], base_url)[0]
+
+    def views(self, records: list[dict[str, Any]], base_url: str) -> list[GenerationOut]:
+        """What clients see of ``records``; the live parts (queue positions, cancel flags of active jobs)
+        are read for all of them in two round trips."""
+        queued = [r for r in records if r["status"] == QUEUED]
+        positions = queues.queue_positions(
+            self.redis, self.keys, [(r["stage_queue"], r["rq_job"]) for r in queued]
+        )
+        position_of = {r["id"]: p for r, p in zip(queued, positions, strict=True)}
+        active = [r["id"] for r in records if r["status"] in ACTIVE]
+        cancel_flags = dict(zip(active, self.store.cancels_requested(active), strict=True))
+        return [
+            self._view(r, base_url, position_of.get(r["id"]), cancel_flags.get(r["id"], False))
+            for r in records
+        ]
+
+    def _view(
+        self, record: dict[str, Any], base_url: str, queue_position: int | None, cancel_requested: bool
+    ) -> GenerationOut:
         gid = record["id"]
         base = f"{base_url.rstrip('/')}/v1/generations/{gid}"
         started = record.get("t_plan_started") or record.get("t_sampling_started")
@@ -151,8 +173,8 @@ class GenerationService:
             id=gid,
             status=record["status"],
             progress=record.get("progress"),
-            queue_position=self.queue_position(record),
-            cancel_requested=self.store.cancel_requested(gid) if record["status"] in ACTIVE else False,
+            queue_position=queue_position,
+            cancel_requested=cancel_requested,
             prompt=record["request"].get("prompt"),
             layout=record.get("layout"),
             parameters=record["parameters"],

@@ -8,6 +8,11 @@ Stages for an LLM backend:
    sides of objects the parse is sure of); what the parse only believes is advice, never a reason to reject;
 then retry up to ``retries`` times, and fall back to the offline planner when every attempt failed.
 The parse can misread a caption; a capable LLM usually does not, so only the parse's sure facts overrule it.
+
+One budget bounds a planning (``PlannerSettings.budget_s``): the LLM attempts share all of it but a reserve
+(each call also capped by ``timeout``), and the offline fallback runs in the reserve. ``aplan_report`` keeps
+the budget even when a backend ignores its timeout. Callers put their outer timeouts at
+``PlannerSettings.deadline_s``, past the budget, so that the fallback always comes first.
 """
 
 from __future__ import annotations
@@ -78,9 +83,9 @@ def check_request(prompt: str, width: int, height: int) -> None:
 def _plan_with_llm(
     prompt: str, width: int, height: int, name: str, settings: PlannerSettings, report: PlanReport
 ) -> Layout | None:
+    deadline = time.monotonic() + settings.llm_budget_s
     scene = parse_prompt(prompt)
     sure, likely = expectations_from_scene(scene)
-    deadline = time.monotonic() + settings.timeout * (settings.retries + 1)
     feedback: list[str] = []
     try:
         backend = get_backend(name, settings)
@@ -126,6 +131,29 @@ def _reject(report: PlanReport, name: str, reason: str, message: str) -> None:
     logger.info("planner %s: attempt rejected (%s): %s", name, reason, message)
 
 
+def _backend_name(backend: BackendName | None, settings: PlannerSettings) -> str:
+    name = backend or settings.backend
+    if name not in BACKENDS:
+        raise PlannerConfigError(f"unknown planner backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    return name
+
+
+def _fall_back(
+    report: PlanReport, prompt: str, width: int, height: int, settings: PlannerSettings
+) -> PlanReport:
+    """The report with the offline planner's layout when it has none (the LLM gave none, or was not asked)."""
+    if report.layout is not None:
+        return report
+    if report.backend != "offline":
+        if not settings.fallback:
+            raise PlannerError(f"the {report.backend} planner failed: " + " | ".join(report.errors))
+        logger.warning(
+            "planner %s failed, using the offline planner: %s", report.backend, " | ".join(report.errors)
+        )
+    report.layout = plan_offline(prompt, width, height)
+    return report
+
+
 def plan_report(
     prompt: str,
     width: int = 1024,
@@ -133,23 +161,16 @@ def plan_report(
     backend: BackendName | None = None,
     settings: PlannerSettings | None = None,
 ) -> PlanReport:
-    """Plan ``prompt`` and say how: which backend, how many attempts, what went wrong."""
+    """Plan ``prompt`` and say how: which backend, how many attempts, what went wrong.
+
+    Within ``settings.budget_s`` as long as the backend honours its timeouts (``aplan_report`` does not need
+    them to)."""
     check_request(prompt, width, height)
     settings = settings or get_settings()
-    name = backend or settings.backend
-    if name not in BACKENDS:
-        raise PlannerConfigError(f"unknown planner backend {name!r}; choose one of {', '.join(BACKENDS)}")
-    report = PlanReport(layout=None, backend=name)  # type: ignore[arg-type]
-    if name != "offline":
-        layout = _plan_with_llm(prompt, width, height, name, settings, report)
-        if layout is not None:
-            report.layout = layout
-            return report
-        if not settings.fallback:
-            raise PlannerError(f"the {name} planner failed: " + " | ".join(report.errors))
-        logger.warning("planner %s failed, using the offline planner: %s", name, " | ".join(report.errors))
-    report.layout = plan_offline(prompt, width, height)
-    return report
+    report = PlanReport(layout=None, backend=_backend_name(backend, settings))  # type: ignore[arg-type]
+    if report.backend != "offline":
+        report.layout = _plan_with_llm(prompt, width, height, report.backend, settings, report)
+    return _fall_back(report, prompt, width, height, settings)
 
 
 def plan(
@@ -170,22 +191,25 @@ async def aplan_report(
     backend: BackendName | None = None,
     settings: PlannerSettings | None = None,
 ) -> PlanReport:
-    """``plan_report`` for async callers: runs in a worker thread, bounded by the configured timeouts."""
-    settings = settings or get_settings()
+    """``plan_report`` for async callers, in worker threads, within ``settings.budget_s`` whatever the backend
+    does: the LLM attempts are abandoned at ``settings.llm_budget_s`` and the offline fallback runs in the
+    reserve."""
     check_request(prompt, width, height)
-    limit = settings.timeout * (settings.retries + 1) + 10
-    try:
-        return await asyncio.wait_for(
-            asyncio.to_thread(plan_report, prompt, width, height, backend, settings), limit
-        )
-    except asyncio.TimeoutError:
-        if not settings.fallback:
-            raise PlannerError(f"planning took longer than {limit:.0f} s") from None
-        name = backend or settings.backend
-        report = PlanReport(layout=plan_offline(prompt, width, height), backend=name)
-        _reject(report, name, "timeout", f"planning took longer than {limit:.0f} s")
-        logger.warning("planner timed out after %.0f s, using the offline planner", limit)
-        return report
+    settings = settings or get_settings()
+    name = _backend_name(backend, settings)
+    report = PlanReport(layout=None, backend=name)  # type: ignore[arg-type]
+    if name != "offline":
+        attempts = PlanReport(layout=None, backend=name)  # type: ignore[arg-type]
+        try:
+            attempts.layout = await asyncio.wait_for(
+                asyncio.to_thread(_plan_with_llm, prompt, width, height, name, settings, attempts),
+                settings.llm_budget_s,
+            )
+            report = attempts
+        except asyncio.TimeoutError:  # the thread runs on and writes to ``attempts``, which is dropped
+            report.attempts = attempts.attempts
+            _reject(report, name, "timeout", f"no layout within the {settings.llm_budget_s:.0f} s of the LLM")
+    return await asyncio.to_thread(_fall_back, report, prompt, width, height, settings)
 
 
 async def aplan(

@@ -16,6 +16,7 @@ SUBCOMMANDS = {
     "serve": ("api.cli", "Run the HTTP API (with embedded Redis and worker when REDIS_URL is unset)."),
     "worker": ("worker.cli", "Run a queue worker."),
     "bench": ("regional.bench.cli", "Benchmarks: cost (FLOPs, time, memory) and quality."),
+    "drill": ("drill.cli", "Fault drills against real processes: worker kills, Redis outage, load, bad input."),
 }
 
 

@@ -12,10 +12,20 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+from typing import Annotated
 
 import numpy as np
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from regional.raster import TOKEN_PX, region_coverage
 
@@ -35,11 +45,15 @@ MIN_SIDE, MAX_SIDE = 32, 4096
 """Canvas side limits in pixels; both sides must also be multiples of ``TOKEN_PX``."""
 
 
-def decode_mask_png(data: str) -> np.ndarray:
-    """Decode a base64 PNG (optionally a ``data:image/png;base64,`` URL) to a float array in [0, 1].
+MASK_ERRORS = (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
+"""What Pillow raises for data it cannot read (``UnidentifiedImageError`` is an ``OSError``)."""
 
-    Any mode is accepted; colour images are converted to luminance and alpha is ignored.
-    Shape: (mask_height, mask_width).
+
+def open_mask_png(data: str) -> Image.Image:
+    """Open a base64 PNG (optionally a ``data:image/png;base64,`` URL) without decoding its pixels.
+
+    Pillow reads the chunks before the image data in whatever order they come, as its decoder will, so the
+    size it reports is the size that decoding allocates. Raises ``ValueError`` naming the problem.
     """
     if data.startswith("data:"):
         _, _, data = data.partition(",")
@@ -50,13 +64,23 @@ def decode_mask_png(data: str) -> np.ndarray:
     if len(raw) > MAX_MASK_BYTES:
         raise ValueError(f"mask PNG is {len(raw)} bytes; the limit is {MAX_MASK_BYTES}")
     try:
-        image = Image.open(io.BytesIO(raw))
-        if image.format != "PNG":
-            raise ValueError(f"mask must be a PNG image, got {image.format}")
-        if image.width * image.height > MAX_MASK_PIXELS:
-            raise ValueError(f"mask is {image.width}x{image.height}; the limit is {MAX_MASK_PIXELS} pixels")
+        return Image.open(io.BytesIO(raw), formats=["PNG"])
+    except MASK_ERRORS as exc:
+        raise ValueError("mask is not a readable PNG image") from exc
+
+
+def decode_mask_png(data: str) -> np.ndarray:
+    """Decode a base64 PNG (optionally a ``data:image/png;base64,`` URL) to a float array in [0, 1].
+
+    Any mode is accepted; colour images are converted to luminance and alpha is ignored.
+    Shape: (mask_height, mask_width).
+    """
+    image = open_mask_png(data)
+    if image.width * image.height > MAX_MASK_PIXELS:
+        raise ValueError(f"mask is {image.width}x{image.height}; the limit is {MAX_MASK_PIXELS} pixels")
+    try:
         gray = image.convert("L")
-    except (OSError, Image.DecompressionBombError) as exc:
+    except MASK_ERRORS as exc:
         raise ValueError(f"mask is not a readable PNG image: {exc}") from exc
     return np.asarray(gray, dtype=np.float32) / 255.0
 
@@ -69,49 +93,107 @@ def encode_mask_png(mask: np.ndarray) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def _valid_unicode(value: object) -> object:
+    """Refuse a string holding an unpaired UTF-16 surrogate, which JSON can carry (``"\\udfff"``): it is no
+    text, and UTF-8 (Redis, logs, tokenizers) cannot encode it."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise PydanticCustomError(
+                "unpaired_surrogate",
+                "has an unpaired surrogate {char} at index {index}; send valid Unicode text "
+                "(a surrogate pair such as \\ud83d\\ude00 is fine)",
+                {"char": f"U+{ord(value[exc.start]):04X}", "index": exc.start},
+            ) from None
+    return value
+
+
 def _clean_prompt(value: str) -> str:
     value = value.strip()
     if not value:
         raise ValueError("must not be empty")
-    if len(value) > MAX_PROMPT_CHARS:
-        raise ValueError(f"is {len(value)} characters; the limit is {MAX_PROMPT_CHARS}")
     return value
+
+
+def _check_side(value: int) -> int:
+    if value % TOKEN_PX:
+        raise ValueError(f"{value} px is not a multiple of {TOKEN_PX} (FLUX's pixels per token)")
+    if not MIN_SIDE <= value <= MAX_SIDE:
+        raise ValueError(f"{value} px is outside [{MIN_SIDE}, {MAX_SIDE}]")
+    return value
+
+
+def _check_box(box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    x0, y0, x1, y1 = box
+    if not all(0.0 <= v <= 1.0 for v in box):
+        raise ValueError(f"box {list(box)} must lie inside the canvas: every coordinate in [0, 1]")
+    if x0 >= x1 or y0 >= y1:
+        raise ValueError(f"box {list(box)} must have x0 < x1 and y0 < y1 ([x0, y0, x1, y1] order)")
+    return box
+
+
+# The types below enforce their rule in a validator whose message teaches the fix; where JSON schema can say
+# the rule, they also state it there (for OpenAPI, read by clients and fuzzers), from the same constants.
+
+Text = Annotated[str, BeforeValidator(_valid_unicode)]
+"""Any text: a string of valid Unicode (no unpaired surrogate)."""
+
+PromptText = Annotated[str, Field(max_length=MAX_PROMPT_CHARS), BeforeValidator(_valid_unicode)]
+"""Text of at most ``MAX_PROMPT_CHARS`` characters; may be blank (an optional prompt left empty)."""
+
+Prompt = Annotated[PromptText, AfterValidator(_clean_prompt), Field(json_schema_extra={"pattern": r"\S"})]
+"""A prompt: ``PromptText`` that is not blank, stripped of surrounding whitespace."""
+
+CanvasSide = Annotated[
+    int,
+    AfterValidator(_check_side),
+    Field(json_schema_extra={"multipleOf": TOKEN_PX, "minimum": MIN_SIDE, "maximum": MAX_SIDE}),
+]
+"""A canvas side in pixels: a multiple of ``TOKEN_PX`` in [``MIN_SIDE``, ``MAX_SIDE``]."""
+
+MaskText = Annotated[
+    str,
+    BeforeValidator(_valid_unicode),
+    Field(
+        json_schema_extra={
+            "pattern": r"^(?:data:[^,]*,)?(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+        }
+    ),
+]
+"""Base64 (padded, no whitespace) of a PNG, optionally as a data URL; ``open_mask_png`` reads it."""
+
+_Unit = Annotated[float, Field(json_schema_extra={"minimum": 0, "maximum": 1})]
+Box = Annotated[tuple[_Unit, _Unit, _Unit, _Unit], AfterValidator(_check_box)]
+"""Normalised ``[x0, y0, x1, y1]``, top-left origin, ``0 <= x0 < x1 <= 1`` and ``0 <= y0 < y1 <= 1``."""
+
+
+BOX_OR_MASK = {
+    "oneOf": [
+        {"required": ["box"], "properties": {"box": {"type": "array"}}},
+        {"required": ["mask"], "properties": {"mask": {"type": "string"}}},
+    ]
+}
+"""``Region._exactly_one_shape`` in JSON schema: exactly one of ``box`` and ``mask`` is given (not null)."""
 
 
 class Region(BaseModel):
     """One object instance: where it goes (``box`` or ``mask``) and what it is (``prompt``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=BOX_OR_MASK)
 
-    phrase: str | None = Field(
+    phrase: Text | None = Field(
         default=None,
         description='Short noun phrase naming the object as the prompt words it, e.g. "a red car".',
     )
-    prompt: str = Field(description="Full description used to generate this region.")
-    box: tuple[float, float, float, float] | None = Field(
+    prompt: Prompt = Field(description="Full description used to generate this region.")
+    box: Box | None = Field(
         default=None, description="Normalised [x0, y0, x1, y1], top-left origin, 0 <= x0 < x1 <= 1."
     )
-    mask: str | None = Field(
+    mask: MaskText | None = Field(
         default=None,
         description="Base64 PNG of any size, stretched to the canvas; white marks the region, grey counts partly.",
     )
-
-    @field_validator("prompt")
-    @classmethod
-    def _prompt_not_empty(cls, value: str) -> str:
-        return _clean_prompt(value)
-
-    @field_validator("box")
-    @classmethod
-    def _box_inside_canvas(cls, box: tuple[float, float, float, float] | None):
-        if box is None:
-            return box
-        x0, y0, x1, y1 = box
-        if not all(0.0 <= v <= 1.0 for v in box):
-            raise ValueError(f"box {list(box)} must lie inside the canvas: every coordinate in [0, 1]")
-        if x0 >= x1 or y0 >= y1:
-            raise ValueError(f"box {list(box)} must have x0 < x1 and y0 < y1 ([x0, y0, x1, y1] order)")
-        return box
 
     @field_validator("mask")
     @classmethod
@@ -141,29 +223,17 @@ class Layout(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    width: int = Field(description=f"Canvas width in pixels, a multiple of {TOKEN_PX}.")
-    height: int = Field(description=f"Canvas height in pixels, a multiple of {TOKEN_PX}.")
-    base_prompt: str = Field(description="Describes the whole image (the base path of the method).")
-    background_prompt: str | None = Field(
-        default=None, description="Prompt for pixels no region covers; the base prompt when omitted."
+    width: CanvasSide = Field(description=f"Canvas width in pixels, a multiple of {TOKEN_PX}.")
+    height: CanvasSide = Field(description=f"Canvas height in pixels, a multiple of {TOKEN_PX}.")
+    base_prompt: Prompt = Field(description="Describes the whole image (the base path of the method).")
+    background_prompt: PromptText | None = Field(
+        default=None, description="Prompt for pixels no region covers; the base prompt when omitted or blank."
     )
-    negative_prompt: str | None = Field(default=None, description="What the image should not show.")
+    negative_prompt: PromptText | None = Field(
+        default=None, description="What the image should not show; none when blank."
+    )
     regions: list[Region] = Field(default_factory=list, max_length=MAX_REGIONS)
-    planner: str | None = Field(default=None, description="Which planner backend produced this layout.")
-
-    @field_validator("width", "height")
-    @classmethod
-    def _side_on_token_grid(cls, value: int) -> int:
-        if value % TOKEN_PX:
-            raise ValueError(f"{value} px is not a multiple of {TOKEN_PX} (FLUX's pixels per token)")
-        if not MIN_SIDE <= value <= MAX_SIDE:
-            raise ValueError(f"{value} px is outside [{MIN_SIDE}, {MAX_SIDE}]")
-        return value
-
-    @field_validator("base_prompt")
-    @classmethod
-    def _base_prompt_not_empty(cls, value: str) -> str:
-        return _clean_prompt(value)
+    planner: Text | None = Field(default=None, description="Which planner backend produced this layout.")
 
     @field_validator("background_prompt", "negative_prompt")
     @classmethod

@@ -6,6 +6,8 @@ import logging
 from types import TracebackType
 
 from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq.exceptions import AbandonedJobError
 from rq.job import Job
 
@@ -23,21 +25,25 @@ def on_stage_failure(
     exc_value: BaseException | None,
     traceback: TracebackType | None,
 ) -> None:
-    """A worker died mid-job (AbandonedJobError) or the task raised. Called before RQ retries the job."""
+    """A worker died mid-job (AbandonedJobError), lost Redis past its retries, or the task raised. Called
+    before RQ retries the job."""
     generation_id, namespace = job.args[0], job.args[1]
     store = JobStore(connection, namespace)
     record = store.get(generation_id)
     if record is None or record.get("stage_queue") != STAGE_OF_TASK.get(job.func_name):
         return  # the job has moved on to its next stage (or expired): this stage's failure is stale
-    if issubclass(exc_type, AbandonedJobError):
-        lost = {"code": "worker_lost", "message": "the worker running this job stopped responding"}
+    if issubclass(exc_type, (AbandonedJobError, RedisConnectionError, RedisTimeoutError)):
+        if issubclass(exc_type, AbandonedJobError):
+            lost = {"code": "worker_lost", "message": "the worker running this job stopped responding"}
+        else:
+            lost = {"code": "redis_unreachable", "message": "the worker running this job lost Redis"}
         if job.retries_left:
             logger.warning(
-                "generation %s: worker lost, retrying (%s retries left)", generation_id, job.retries_left
+                "generation %s: %s, retrying (%s retries left)", generation_id, lost["code"], job.retries_left
             )
             store.transition(generation_id, ACTIVE, QUEUED, last_error=lost, worker="")
         else:
-            logger.warning("generation %s: worker lost, no retries left", generation_id)
+            logger.warning("generation %s: %s, no retries left", generation_id, lost["code"])
             store.fail(generation_id, lost["code"], lost["message"] + " (no retries left)")
         return
     exc_info = (exc_type, exc_value, traceback) if exc_value is not None else None

@@ -39,12 +39,11 @@ def check(settings_redis_url: str, namespace: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from redis import Redis
     from rq.serializers import JSONSerializer
 
     from worker import tasks
     from worker.keys import GENERATE, Keys
-    from worker.runner import LeasedSimpleWorker, Presence
+    from worker.runner import LeasedSimpleWorker, Presence, worker_redis
     from worker.settings import get_service_settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -56,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         return check(settings.redis_url, settings.namespace)
     stages = QUEUE_CHOICES[args.queues]
     name = args.name or f"{socket.gethostname()}.{os.getpid()}"
-    redis = Redis.from_url(settings.redis_url)
+    redis = worker_redis(settings)
     info: dict = {"queues": list(stages)}
     if GENERATE in stages:
         from worker.runtime import Sampler
@@ -67,9 +66,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"worker {name}: model {sampler.model!r} loaded on {sampler.device}", flush=True)
     keys = Keys(settings.namespace)
     worker = LeasedSimpleWorker(
-        [keys.queue(stage) for stage in stages], connection=redis, serializer=JSONSerializer, name=name
+        [keys.queue(stage) for stage in stages],
+        connection=redis,
+        serializer=JSONSerializer,
+        name=name,
+        namespace=settings.namespace,
+        lease_s=settings.lease_s,
     )
-    worker.lease_s = settings.lease_s
     presence = Presence(redis, settings, name, info)
     presence.start()
     try:

@@ -20,6 +20,11 @@ class JobCanceled(WorkerError):
     code = "canceled"
 
 
+class AttemptLost(Exception):
+    """Raised inside a stage when another attempt (or a cancel, or the reaper) took the job over: the run
+    stops and writes nothing, so exactly one attempt's results reach the record."""
+
+
 class GenerationNotFound(WorkerError):
     code = "not_found"
 

@@ -27,6 +27,10 @@ class Keys:
         """Hash: the job record."""
         return f"{self.ns}:gen:{generation_id}"
 
+    def attempt_lease(self, generation_id: str) -> str:
+        """String (expiring): '<worker name>/<token>' of the attempt running a stage; renewed while it runs."""
+        return f"{self.ns}:gen:{generation_id}:attempt"
+
     def cancel(self, generation_id: str) -> str:
         """String: set when cancel was requested; the sampler checks it between steps."""
         return f"{self.ns}:gen:{generation_id}:cancel"
@@ -67,4 +71,9 @@ class Keys:
         return f"{self.ns}:worker:*"
 
     def reaper_lock(self) -> str:
+        """String (expiring): set by the process that looked for lost jobs last; spaces the sweeps out."""
         return f"{self.ns}:lock:reaper"
+
+    def reaper_mutex(self) -> str:
+        """String (expiring): held while one process hands lost RQ jobs back, so no job is retried twice."""
+        return f"{self.ns}:lock:reaping"

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 
 from redis import Redis
+from redis.exceptions import LockError
 from rq import Callback, Queue, Retry
 from rq.exceptions import DuplicateJobError
 from rq.job import Job, JobStatus
@@ -38,6 +42,16 @@ def queue(redis: Redis, keys: Keys, stage: str) -> Queue:
     return Queue(keys.queue(stage), connection=redis, serializer=JSONSerializer)
 
 
+def stage_timeout_s(settings: ServiceSettings, stage: str) -> int:
+    """Longest a stage may run: planning's is the planner's one budget (plus its margin), so that the
+    planner's own offline fallback always runs before the stage is cut off."""
+    if stage == PLAN:
+        from planner.settings import get_settings as get_planner_settings
+
+        return math.ceil(get_planner_settings().deadline_s)
+    return settings.job_timeout_s
+
+
 def enqueue_stage(redis: Redis, settings: ServiceSettings, generation_id: str, stage: str) -> str:
     """Put one stage of a generation on its queue, unless its RQ job exists already. Returns the RQ job id.
 
@@ -46,7 +60,7 @@ def enqueue_stage(redis: Redis, settings: ServiceSettings, generation_id: str, s
     """
     keys = Keys(settings.namespace)
     job_id = keys.rq_job_id(generation_id, stage)
-    timeout = settings.plan_timeout_s if stage == PLAN else settings.job_timeout_s
+    timeout = stage_timeout_s(settings, stage)
     try:
         queue(redis, keys, stage).enqueue(
             TASKS[stage],
@@ -65,9 +79,13 @@ def enqueue_stage(redis: Redis, settings: ServiceSettings, generation_id: str, s
     return job_id
 
 
-def queue_position(redis: Redis, keys: Keys, stage: str, rq_job_id: str) -> int | None:
-    """0-based position of a waiting job in its queue, None when it is not waiting there."""
-    return queue(redis, keys, stage).get_job_position(rq_job_id)
+def queue_positions(redis: Redis, keys: Keys, waiting: list[tuple[str, str]]) -> list[int | None]:
+    """0-based positions of waiting jobs, given as (stage, RQ job id), in their queues (None: not there), in
+    one round trip (LPOS: Redis 6.0.6 or newer)."""
+    with redis.pipeline(transaction=False) as pipe:
+        for stage, rq_job_id in waiting:
+            pipe.lpos(queue(redis, keys, stage).key, rq_job_id)
+        return pipe.execute()
 
 
 def remove_waiting(redis: Redis, rq_job_id: str) -> None:
@@ -102,15 +120,46 @@ def fetch_job(redis: Redis, rq_job_id: str) -> Job | None:
     return Job.fetch_many([rq_job_id], connection=redis, serializer=JSONSerializer)[0]
 
 
+REAPING_HOLD_S = 60
+"""Longest one process may hold the reaper's mutex (a sweep takes milliseconds; a process killed while
+holding it blocks the others this long at most)."""
+
+
+@contextmanager
+def reaping(redis: Redis, keys: Keys) -> Iterator[bool]:
+    """Hold the reaper's mutex while handing lost jobs back; yields False when another process holds it.
+
+    Both the service's reaper and RQ's own registry maintenance (in every worker) retry abandoned jobs; two
+    of them cleaning at once would both retry the same job, and two workers would run it.
+    """
+    mutex = redis.lock(keys.reaper_mutex(), timeout=REAPING_HOLD_S, blocking=False)
+    held = mutex.acquire()
+    try:
+        yield held
+    finally:
+        if held:
+            with suppress(LockError):  # it expired: another process may hold it now, which is fine
+                mutex.release()
+
+
+def sweep_period_s(settings: ServiceSettings) -> float:
+    """How often processes try to sweep: twice per reaper interval, so that a lost job is found within its
+    lease plus one reaper interval even when a sweep runs late on a busy machine."""
+    return settings.reaper_interval_s / 2
+
+
 def reap_if_due(redis: Redis, settings: ServiceSettings) -> bool:
-    """Look for lost jobs unless some process (API or worker) did so within the last reaper interval."""
+    """Look for lost jobs unless some process (API or worker) did so within the last sweep period, or is
+    doing so now."""
     keys = Keys(settings.namespace)
-    lock_ms = max(int(settings.reaper_interval_s * 1000) - 50, 100)
+    lock_ms = max(int(sweep_period_s(settings) * 1000) - 50, 100)
     if not redis.set(keys.reaper_lock(), "1", nx=True, px=lock_ms):
         return False
-    reap_lost_jobs(redis, keys)
-    requeue_lost_enqueues(redis, settings)
-    return True
+    with reaping(redis, keys) as held:
+        if held:
+            reap_lost_jobs(redis, keys)
+            requeue_lost_enqueues(redis, settings)
+        return held
 
 
 def requeue_lost_enqueues(redis: Redis, settings: ServiceSettings) -> list[str]:

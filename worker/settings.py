@@ -35,17 +35,24 @@ class ServiceSettings(BaseSettings):
     )
     dtype: str = Field(default="auto", description="Weights dtype: auto, bfloat16, float16 or float32.")
     cpu_offload: bool = Field(default=False, description="Model CPU offload on CUDA (24 GB cards).")
-    job_timeout_s: int = Field(default=900, ge=1, description="Longest one stage of a job may run.")
-    plan_timeout_s: int = Field(
-        default=120, ge=5, description="Longest planning may run (job stage and /v1/plans)."
-    )
+    job_timeout_s: int = Field(default=900, ge=1, description="Longest sampling may run (a job's stage).")
     max_retries: int = Field(default=2, ge=0, description="Times a stage is retried after its worker died.")
     lease_s: int = Field(
         default=30,
         ge=2,
         description="A running job's heartbeat lease; a dead worker's job is found after it.",
     )
-    reaper_interval_s: float = Field(default=5.0, gt=0, description="How often lost jobs are looked for.")
+    redis_retry_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long a worker retries a Redis command (with backoff) before it gives up the job in "
+        "hand; it then waits for Redis and goes on, and the job is retried.",
+    )
+    reaper_interval_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="A lost job is found within its lease plus this (swept twice as often).",
+    )
     requeue_grace_s: float = Field(
         default=30.0,
         gt=0,

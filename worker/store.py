@@ -27,7 +27,8 @@ JSON_FIELDS = frozenset({"request", "parameters", "layout", "progress", "outputs
 """Record fields stored as JSON; fields named ``t_*`` are Unix times; ``INT_FIELDS`` are integers."""
 
 INT_FIELDS = frozenset({"attempts", "requeues"})
-"""``attempts``: stage runs started; ``requeues``: times the reaper re-enqueued a job its queue had lost."""
+"""``attempts``: stage runs started (the field ``attempt`` names the latest); ``requeues``: times the reaper
+re-enqueued a job its queue had lost."""
 
 STAGE_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 """Upper bounds (seconds) of the stage-duration histograms; +Inf is implied."""
@@ -35,12 +36,13 @@ STAGE_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 
 _TRANSITION = f"""
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return false end
+if ARGV[5] ~= '' and redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[5] then return 'lost' end
 local allowed = false
 for status in string.gmatch(ARGV[1], '[^,]+') do
   if status == current then allowed = true end
 end
 if not allowed then return current end
-redis.call('HSET', KEYS[1], 'status', ARGV[2], unpack(ARGV, 5))
+redis.call('HSET', KEYS[1], 'status', ARGV[2], unpack(ARGV, 6))
 if current ~= ARGV[2] then
   redis.call('HINCRBY', KEYS[2], current, -1)
   redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
@@ -53,13 +55,58 @@ end
 return 'OK'
 """
 """KEYS: record, status counts, queued index. ARGV: allowed statuses (comma-separated), new status,
-generation id, now (Unix time), then field, value pairs."""
+generation id, now (Unix time), the attempt that must hold the record ('' for any), then field, value pairs."""
+
+_CLAIM = f"""
+local current = redis.call('HGET', KEYS[1], 'status')
+if not current then return false end
+if redis.call('HGET', KEYS[1], 'stage_queue') ~= ARGV[4] then return 'other stage' end
+if current ~= '{QUEUED}' and not (current == '{RUNNING}' and redis.call('EXISTS', KEYS[4]) == 0) then
+  return current
+end
+redis.call('HSET', KEYS[1], 'status', '{RUNNING}', 'attempt', ARGV[1], unpack(ARGV, 5))
+redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+if current ~= '{RUNNING}' then
+  redis.call('HINCRBY', KEYS[2], current, -1)
+  redis.call('HINCRBY', KEYS[2], '{RUNNING}', 1)
+end
+redis.call('ZREM', KEYS[3], ARGV[3])
+redis.call('SET', KEYS[4], ARGV[1], 'PX', ARGV[2])
+return 'OK'
+"""
+"""KEYS: record, status counts, queued index, attempt lease. ARGV: attempt, lease (ms), generation id, stage,
+then field, value pairs. A job is claimed from ``queued``, or from ``running`` once the attempt running it has lost
+its lease (it died and nothing handed the job back): never while another attempt holds it."""
+
+_ATTEMPT_STATE = f"""
+if redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[1] then return 'lost' end
+if redis.call('EXISTS', KEYS[2]) == 1 then return 'canceled' end
+if redis.call('HGET', KEYS[1], 'status') ~= '{RUNNING}' then return 'lost' end
+return 'ok'
+"""
+"""KEYS: record, cancel flag. ARGV: attempt."""
+
+_RENEW_LEASE = """
+local holder = redis.call('GET', KEYS[1])
+if holder and string.sub(holder, 1, string.len(ARGV[1])) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+"""KEYS: attempt lease. ARGV: holder prefix ('<worker name>/'), lease (ms)."""
+
+_RELEASE_LEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 
 _UPDATE_IF_EXISTS = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV))
+if ARGV[1] ~= '' and redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
 return 1
 """
+"""KEYS: record. ARGV: the attempt that must hold the record ('' for any), then field, value pairs."""
 
 
 def _encode(name: str, value: Any) -> str:
@@ -105,6 +152,10 @@ class JobStore:
         self.ttl_s = ttl_s
         self._transition = redis.register_script(_TRANSITION)
         self._update = redis.register_script(_UPDATE_IF_EXISTS)
+        self._claim = redis.register_script(_CLAIM)
+        self._attempt_state = redis.register_script(_ATTEMPT_STATE)
+        self._renew_lease = redis.register_script(_RENEW_LEASE)
+        self._release_lease = redis.register_script(_RELEASE_LEASE)
 
     # -- creation and reading ---------------------------------------------------------------------------
     def create(
@@ -152,10 +203,14 @@ class JobStore:
         self.redis.delete(self.keys.idempotency(owner, key))
 
     def get(self, generation_id: str) -> dict[str, Any] | None:
-        raw = self.redis.hgetall(self.keys.generation(generation_id))
-        if not raw:
-            return None
-        return {_text(name): _decode(_text(name), _text(value)) for name, value in raw.items()}
+        return _record(self.redis.hgetall(self.keys.generation(generation_id)))
+
+    def get_many(self, generation_ids: list[str]) -> list[dict[str, Any] | None]:
+        """Records of ``generation_ids`` in one round trip (None for those gone)."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            for generation_id in generation_ids:
+                pipe.hgetall(self.keys.generation(generation_id))
+            return [_record(raw) for raw in pipe.execute()]
 
     def list(
         self, owner: str, status: str | None = None, cursor: str | None = None, limit: int = 20
@@ -165,7 +220,7 @@ class JobStore:
         last: tuple[int, str] | None = decode_cursor(cursor) if cursor else None
         max_score: str | int = "+inf" if last is None else last[0]
         found: list[dict[str, Any]] = []
-        offset, batch = 0, max(limit * 2, 50)
+        offset, batch = 0, limit if status is None else max(limit * 2, 50)
         while True:
             entries = self.redis.zrevrangebyscore(
                 index, max_score, "-inf", start=offset, num=batch, withscores=True
@@ -173,12 +228,13 @@ class JobStore:
             if not entries:
                 return found, None
             offset += len(entries)
-            for member, score in entries:
-                generation_id = _text(member)
-                # equal scores come in reverse id order: skip the cursor's item and those before it
-                if last is not None and int(score) == last[0] and generation_id >= last[1]:
-                    continue
-                record = self.get(generation_id)
+            # equal scores come in reverse id order: skip the cursor's item and those before it
+            page = [
+                (_text(member), score)
+                for member, score in entries
+                if last is None or int(score) != last[0] or _text(member) < last[1]
+            ]
+            for (generation_id, score), record in zip(page, self.get_many([g for g, _ in page]), strict=True):
                 if record is None or (status is not None and record["status"] != status):
                     continue
                 found.append(record)
@@ -186,25 +242,59 @@ class JobStore:
                     return found, encode_cursor(score, generation_id)
 
     # -- changes ---------------------------------------------------------------------------------------
-    def transition(self, generation_id: str, allowed: Iterable[str], status: str, **fields: Any) -> bool:
-        """Set ``status`` (and ``fields``) if the current status is in ``allowed``. Returns whether it did."""
+    def transition(
+        self, generation_id: str, allowed: Iterable[str], status: str, attempt: str = "", **fields: Any
+    ) -> bool:
+        """Set ``status`` (and ``fields``) if the current status is in ``allowed`` and, when ``attempt`` is
+        given, that attempt still holds the record. Returns whether it did."""
         result = self._transition(
             keys=[self.keys.generation(generation_id), self.keys.status_counts(), self.keys.queued_index()],
-            args=[",".join(allowed), status, generation_id, time.time(), *_flatten(fields)],
+            args=[",".join(allowed), status, generation_id, time.time(), attempt, *_flatten(fields)],
         )
         return _text(result) == "OK" if result is not None else False
 
-    def update(self, generation_id: str, **fields: Any) -> bool:
-        """Set fields of an existing record (never ``status``); False when the record is gone."""
+    def update(self, generation_id: str, attempt: str = "", **fields: Any) -> bool:
+        """Set fields of an existing record (never ``status``); False when the record is gone or, when
+        ``attempt`` is given, that attempt no longer holds it."""
         if not fields:
             return True
-        return bool(self._update(keys=[self.keys.generation(generation_id)], args=_flatten(fields)))
-
-    def incr_attempts(self, generation_id: str) -> int:
-        return int(self.redis.hincrby(self.keys.generation(generation_id), "attempts", 1))
+        return bool(
+            self._update(keys=[self.keys.generation(generation_id)], args=[attempt, *_flatten(fields)])
+        )
 
     def incr_requeues(self, generation_id: str) -> int:
         return int(self.redis.hincrby(self.keys.generation(generation_id), "requeues", 1))
+
+    # -- attempts: exactly one stage run holds a job at a time --------------------------------------------
+    def claim(self, generation_id: str, stage: str, attempt: str, lease_s: float, **fields: Any) -> bool:
+        """Start ``attempt`` (``'<worker name>/<token>'``) on the job's ``stage``: status ``running``,
+        ``attempts`` + 1, and a lease the worker renews while it runs. False when the job is not there to
+        run (gone, canceled, finished, in another stage, or held by another live attempt): that run must
+        then do nothing."""
+        result = self._claim(
+            keys=[
+                self.keys.generation(generation_id),
+                self.keys.status_counts(),
+                self.keys.queued_index(),
+                self.keys.attempt_lease(generation_id),
+            ],
+            args=[attempt, int(lease_s * 1000), generation_id, stage, *_flatten(fields)],
+        )
+        return result is not None and _text(result) == "OK"
+
+    def attempt_state(self, generation_id: str, attempt: str) -> str:
+        """'ok' (go on), 'canceled' (a cancel was requested) or 'lost' (another attempt or a terminal
+        status took the job over: stop without writing)."""
+        keys = [self.keys.generation(generation_id), self.keys.cancel(generation_id)]
+        return _text(self._attempt_state(keys=keys, args=[attempt]))
+
+    def renew_lease(self, generation_id: str, worker_name: str, lease_s: float) -> bool:
+        """Extend the lease of the attempt this worker runs on the job; False when it has none (any more)."""
+        args = [f"{worker_name}/", int(lease_s * 1000)]
+        return bool(self._renew_lease(keys=[self.keys.attempt_lease(generation_id)], args=args))
+
+    def release_lease(self, generation_id: str, attempt: str) -> None:
+        self._release_lease(keys=[self.keys.attempt_lease(generation_id)], args=[attempt])
 
     # -- the queued index (what the reaper's sweep for lost enqueues reads) -----------------------------
     def queued_before(self, cutoff: float, limit: int = 500) -> list[str]:
@@ -220,17 +310,25 @@ class JobStore:
         """Drop an id whose record expired while it was queued."""
         self.redis.zrem(self.keys.queued_index(), generation_id)
 
-    def fail(self, generation_id: str, code: str, message: str) -> bool:
-        """End an active job as ``failed`` with an error code."""
+    def fail(self, generation_id: str, code: str, message: str, attempt: str = "") -> bool:
+        """End an active job as ``failed`` with an error code (only while ``attempt``, if given, holds it)."""
         return self.transition(
-            generation_id, ACTIVE, FAILED, error={"code": code, "message": message}, t_finished=time.time()
+            generation_id,
+            ACTIVE,
+            FAILED,
+            attempt=attempt,
+            error={"code": code, "message": message},
+            t_finished=time.time(),
         )
 
     def request_cancel(self, generation_id: str) -> None:
         self.redis.set(self.keys.cancel(generation_id), "1", ex=self.ttl_s)
 
-    def cancel_requested(self, generation_id: str) -> bool:
-        return bool(self.redis.exists(self.keys.cancel(generation_id)))
+    def cancels_requested(self, generation_ids: list[str]) -> list[bool]:
+        with self.redis.pipeline(transaction=False) as pipe:
+            for generation_id in generation_ids:
+                pipe.exists(self.keys.cancel(generation_id))
+            return [bool(found) for found in pipe.execute()]
 
     # -- statistics ------------------------------------------------------------------------------------
     def status_counts(self) -> dict[str, int]:
@@ -272,6 +370,12 @@ class JobStore:
         buckets = [(str(b), int(raw.get(str(b), 0))) for b in STAGE_BUCKETS]
         buckets.append(("+Inf", int(raw.get("+Inf", 0))))
         return buckets, float(raw.get("sum", 0.0)), int(raw.get("count", 0))
+
+
+def _record(raw: dict) -> dict[str, Any] | None:
+    if not raw:
+        return None
+    return {_text(name): _decode(_text(name), _text(value)) for name, value in raw.items()}
 
 
 def _text(value: bytes | str) -> str:

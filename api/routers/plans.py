@@ -8,7 +8,7 @@ import logging
 from fastapi import APIRouter, Depends
 from redis.exceptions import RedisError
 
-from api.deps import ServiceDep, SettingsDep, current_owner
+from api.deps import PlannerSettingsDep, ServiceDep, SettingsDep, current_owner
 from api.exceptions import ApiError, FieldError
 from api.schemas import PlanCreate, PlanOut
 
@@ -18,8 +18,12 @@ router = APIRouter(prefix="/v1/plans", tags=["plans"], dependencies=[Depends(cur
 
 
 @router.post("", response_model=PlanOut, summary="Plan a prompt into a layout")
-async def create_plan(body: PlanCreate, settings: SettingsDep, service: ServiceDep) -> PlanOut:
-    """Runs the planner in the API process (its offline and HTTP backends need no GPU)."""
+async def create_plan(
+    body: PlanCreate, settings: SettingsDep, planner_settings: PlannerSettingsDep, service: ServiceDep
+) -> PlanOut:
+    """Runs the planner in the API process (its offline and HTTP backends need no GPU), within the planner's
+    budget (`REGIONAL_PLANNER_BUDGET_S`): an LLM that fails or runs out of time gives way to the offline
+    planner."""
     from planner import aplan_report
     from planner.exceptions import BackendUnavailableError
 
@@ -27,15 +31,13 @@ async def create_plan(body: PlanCreate, settings: SettingsDep, service: ServiceD
     for name, value in (("width", width), ("height", height)):
         if value > settings.max_side:
             raise FieldError(name, f"{value} px is more than the limit of {settings.max_side}")
+    deadline = planner_settings.deadline_s  # only a planner that broke its own budget meets it
     try:
         report = await asyncio.wait_for(
-            aplan_report(body.prompt, width=width, height=height, backend=body.planner),
-            timeout=settings.plan_timeout_s,
+            aplan_report(body.prompt, width, height, body.planner, planner_settings), timeout=deadline
         )
     except asyncio.TimeoutError as exc:
-        raise ApiError(
-            504, "planning_timeout", f"planning took longer than {settings.plan_timeout_s} s"
-        ) from exc
+        raise ApiError(504, "planning_timeout", f"planning took longer than {deadline:.0f} s") from exc
     except ValueError as exc:  # the prompt, the canvas or the backend name (planner errors are ValueErrors)
         raise ApiError(422, "planning_failed", str(exc)) from exc
     except BackendUnavailableError as exc:

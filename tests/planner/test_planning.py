@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import threading
 import time
 
 import pytest
@@ -12,7 +13,7 @@ from planner import planning
 from planner.checks import expectations_from_scene
 from planner.exceptions import BackendUnavailableError, InvalidRequestError, PlannerConfigError, PlannerError
 from planner.parse import parse_prompt
-from planner.settings import PlannerSettings
+from planner.settings import OFFLINE_RESERVE_S, PlannerSettings
 
 GOOD = json.dumps(
     {
@@ -156,6 +157,50 @@ def test_slow_backend_is_bounded_by_the_timeout(use_backend) -> None:
     assert report.fell_back and all(t <= 1.5 for t in backend.timeouts)
 
 
+@pytest.mark.timeout(60)
+def test_llm_attempts_share_one_budget_and_leave_the_fallback_its_reserve(use_backend) -> None:
+    backend = ScriptedBackend(GOOD, GOOD, GOOD, GOOD, delay=60)  # answers after 60 s: never, here
+    use_backend(backend)
+    settings = SETTINGS.model_copy(update={"timeout": 30, "retries": 3, "budget_s": OFFLINE_RESERVE_S + 2})
+    started = time.monotonic()
+    report = planner.plan_report("two cats", 512, 512, settings=settings)
+    assert time.monotonic() - started < settings.budget_s
+    assert sum(backend.timeouts) <= settings.llm_budget_s  # per call: min(timeout, what is left)
+    assert report.fell_back and report.rejections[-1] == "timeout"
+
+
+class IgnoresItsTimeout(ScriptedBackend):
+    """A backend that breaks the contract: it answers nothing until released, whatever its timeout."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def complete(self, messages, *, timeout: float) -> str:
+        self.calls.append(messages)
+        self.release.wait(60)
+        return GOOD
+
+
+@pytest.mark.timeout(60)
+def test_aplan_keeps_the_budget_when_a_backend_ignores_its_timeout(use_backend) -> None:
+    backend = IgnoresItsTimeout()
+    use_backend(backend)
+    settings = SETTINGS.model_copy(update={"timeout": 1, "budget_s": OFFLINE_RESERVE_S + 2})
+
+    async def plan_then_release() -> tuple[planner.PlanReport, float]:
+        started = time.monotonic()
+        try:  # released before asyncio.run ends, which waits for the abandoned thread
+            report = await planner.aplan_report("two cats", 512, 512, settings=settings)
+            return report, time.monotonic() - started
+        finally:
+            backend.release.set()
+
+    report, elapsed = asyncio.run(plan_then_release())
+    assert elapsed < settings.budget_s
+    assert report.outcome == "fallback" and report.rejections == ["timeout"] and report.attempts == 1
+
+
 def test_aplan_runs_the_same_planner(use_backend) -> None:
     use_backend(ScriptedBackend(GOOD))
     layout = asyncio.run(planner.aplan("two cats", 512, 512, settings=SETTINGS))
@@ -194,8 +239,11 @@ def test_settings_read_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REGIONAL_PLANNER_LOCAL_MODEL", "/models/smol")
     monkeypatch.setenv("REGIONAL_PLANNER_TIMEOUT", "7.5")
     monkeypatch.setenv("OPENAI_BASE_URL", "http://localhost:8000/v1")
+    monkeypatch.setenv("REGIONAL_PLANNER_BUDGET_S", "30")
     settings = PlannerSettings()
     assert (settings.backend, settings.local_model, settings.timeout) == ("local", "/models/smol", 7.5)
+    assert (settings.budget_s, settings.llm_budget_s) == (30, 30 - OFFLINE_RESERVE_S)
+    assert settings.deadline_s > settings.budget_s  # callers' outer timeouts leave the planner its budget
     assert settings.openai_base_url == "http://localhost:8000/v1"
     monkeypatch.setenv("REGIONAL_PLANNER", "gpt5")
     with pytest.raises(ValueError):

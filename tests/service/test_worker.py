@@ -89,9 +89,8 @@ def work_generate_queue(settings, redis, sampler: Sampler, max_jobs: int, lease_
     tasks.set_sampler(sampler)
     try:
         worker = LeasedSimpleWorker([Keys(settings.namespace).queue(GENERATE)], connection=redis,
-                                    serializer=JSONSerializer)  # fmt: skip
-        if lease_s is not None:
-            worker.lease_s = lease_s
+                                    serializer=JSONSerializer, namespace=settings.namespace,
+                                    lease_s=lease_s or 30)  # fmt: skip
         worker.work(burst=True, max_jobs=max_jobs)
     finally:
         tasks.set_sampler(None)
@@ -222,8 +221,7 @@ def _start_and_abandon(store: JobStore, settings: ServiceSettings, redis: Redis)
     """A generation whose worker took it, then stopped renewing its 1 s lease (as if killed)."""
     generation_id = new_layout_job(store, settings, redis)
     worker = LeasedSimpleWorker([Keys(settings.namespace).queue(GENERATE)], connection=redis,
-                                serializer=JSONSerializer)  # fmt: skip
-    worker.lease_s = 1
+                                serializer=JSONSerializer, namespace=settings.namespace, lease_s=1)  # fmt: skip
     job, _ = worker.dequeue_job_and_maintain_ttl(1)
     worker.prepare_execution(job)
     worker.prepare_job_execution(job)
@@ -343,3 +341,76 @@ def test_sampler_load_picks_the_model_the_library_picks(monkeypatch) -> None:
     sampler = Sampler.load(None)
     assert loaded == [f"chosen-for-{sampler.device}"] and sampler.model == loaded[0]
     assert Sampler.load("schnell").model == "schnell"
+
+
+def test_one_attempt_holds_a_job_and_a_superseded_one_cannot_write(settings, redis) -> None:
+    store = JobStore(redis, settings.namespace)
+    generation_id = new_layout_job(store, settings, redis)
+    assert not store.claim(generation_id, PLAN, "w1/a", lease_s=0.3)  # the job is on the generate stage
+    assert store.claim(generation_id, GENERATE, "w1/a", lease_s=0.3, worker="w1")
+    assert not store.claim(generation_id, GENERATE, "w2/b", lease_s=0.3)  # held: a second run does nothing
+    assert store.attempt_state(generation_id, "w1/a") == "ok"
+    assert store.renew_lease(generation_id, "w1", lease_s=0.3) and not store.renew_lease(generation_id, "w2", 1)
+    time.sleep(0.5)  # w1 stopped renewing (killed) and nothing handed the job back: another run may take it
+    assert store.claim(generation_id, GENERATE, "w2/b", lease_s=5, worker="w2")
+    assert store.attempt_state(generation_id, "w1/a") == "lost"
+    assert not store.update(generation_id, attempt="w1/a", progress={"stage": "sampling"})
+    assert not store.transition(generation_id, [RUNNING], SUCCEEDED, attempt="w1/a")
+    assert not store.fail(generation_id, "internal_error", "late", attempt="w1/a")
+    store.request_cancel(generation_id)
+    assert store.attempt_state(generation_id, "w2/b") == "canceled"
+    assert store.transition(generation_id, [RUNNING], SUCCEEDED, attempt="w2/b")
+    record = store.get(generation_id)
+    assert record["attempts"] == 2 and record["worker"] == "w2" and record["attempt"] == "w2/b"
+    assert store.status_counts()[RUNNING] == 0 and store.status_counts()[SUCCEEDED] == 1
+
+
+def test_a_job_queued_twice_is_sampled_once(settings, redis, caplog) -> None:
+    """RQ retried the same job twice (two cleanups at once): the second run finds it held or done."""
+    store = JobStore(redis, settings.namespace)
+    generation_id = new_layout_job(store, settings, redis)
+    rq_job_id = store.keys.rq_job_id(generation_id, GENERATE)
+    queue(redis, Keys(settings.namespace), GENERATE).push_job_id(rq_job_id)
+    pipe = FakePipe()
+    pipe.calls = 1  # skip FakePipe's out-of-memory call
+    with caplog.at_level("INFO", logger="worker.tasks"):
+        work_generate_queue(settings, redis, fake_sampler(pipe), max_jobs=2)
+    record = store.get(generation_id)
+    assert record["status"] == SUCCEEDED and record["attempts"] == 1 and pipe.calls == 2, record
+    assert "not claimed by this run" in caplog.text
+
+
+def test_rq_maintenance_and_the_reaper_never_retry_a_lost_job_twice(settings, redis) -> None:
+    """Both hand abandoned jobs back; they take one mutex, so a job goes back to its queue once."""
+    import threading
+
+    from worker.queues import reaping
+
+    settings = settings.model_copy(update={"max_retries": 2, "reaper_interval_s": 0.01})
+    store, keys = JobStore(redis, settings.namespace), Keys(settings.namespace)
+    worker = LeasedSimpleWorker([keys.queue(GENERATE)], connection=redis, serializer=JSONSerializer,
+                                namespace=settings.namespace)  # fmt: skip
+    generation_id = _start_and_abandon(store, settings, redis)
+    rq_job_id = keys.rq_job_id(generation_id, GENERATE)
+    with reaping(redis, keys) as held:  # another process is reaping: RQ's maintenance waits its turn
+        assert held
+        worker.clean_registries()
+    assert store.get(generation_id)["status"] == RUNNING and rq_job_id not in queue(redis, keys, GENERATE).job_ids
+    start = threading.Barrier(2)
+
+    def clean_registries() -> None:
+        start.wait()
+        worker.clean_registries()
+
+    def reap() -> None:
+        start.wait()
+        reap_if_due(redis, settings)
+
+    threads = [threading.Thread(target=clean_registries), threading.Thread(target=reap)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert queue(redis, keys, GENERATE).job_ids.count(rq_job_id) == 1
+    record = store.get(generation_id)
+    assert record["status"] == QUEUED and record["last_error"]["code"] == "worker_lost", record
