@@ -17,10 +17,22 @@ from api.exceptions import FieldError
 from api.settings import ApiSettings
 from regional.layout import open_mask_png
 
+DATA_URL_PREFIX_CHARS = len("data:image/png;base64,")
+
+
+def base64_chars(size: int) -> int:
+    """Length of ``size`` bytes in padded base64: 4 characters per 3 bytes or part of them."""
+    return 4 * ((size + 2) // 3)
+
+
+def decoded_size(encoded: str) -> int:
+    """Bytes that a padded base64 string decodes to (exact for valid base64; decoding checks the rest)."""
+    return len(encoded) * 3 // 4 - encoded[-2:].count("=")
+
 
 def max_mask_chars(max_bytes: int) -> int:
-    """Longest base64 mask string whose decoded size (3 bytes per 4 characters) is within ``max_bytes``."""
-    return (4 * max_bytes + 3) // 3
+    """Longest mask string whose PNG is within ``max_bytes``, with an optional ``data:`` URL prefix."""
+    return base64_chars(max_bytes) + DATA_URL_PREFIX_CHARS
 
 
 def check_layout_payload(body: Any, settings: ApiSettings) -> None:
@@ -37,7 +49,8 @@ def check_layout_payload(body: Any, settings: ApiSettings) -> None:
         if not isinstance(mask, str):
             continue
         field = f"layout.regions[{index}].mask"
-        if len(mask) > max_mask_chars(settings.max_mask_bytes):
+        encoded = mask.partition(",")[2] if mask.startswith("data:") else mask
+        if decoded_size(encoded) > settings.max_mask_bytes:
             raise FieldError(field, f"mask is larger than {settings.max_mask_bytes} bytes")
         try:
             width, height = open_mask_png(mask).size

@@ -8,7 +8,7 @@ import logging
 import secrets
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from redis import Redis
@@ -28,7 +28,7 @@ MAX_IDEMPOTENCY_KEY_CHARS = 255
 
 
 def _iso(ts: float | None) -> datetime | None:
-    return None if ts is None else datetime.fromtimestamp(ts, tz=timezone.utc)
+    return None if ts is None else datetime.fromtimestamp(ts, tz=UTC)
 
 
 def _span(start: float | None, end: float | None) -> float | None:

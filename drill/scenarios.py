@@ -78,7 +78,7 @@ def wait_terminal(cluster: Cluster, ids: list[str], timeout: float) -> dict[str,
 # -- worker kills ---------------------------------------------------------------------------------------
 ATTEMPT_LINE = re.compile(
     r"^(?P<time>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) \w+ worker\.tasks: generation (?P<gid>\S+): "
-    r"attempt (?P<worker>[^/\s]+)/(?P<token>\S+) (?P<event>started|ended|lost the job)"
+    r"attempt (?P<worker>[^/\s]+)/(?P<token>\S+) (?P<event>started|ended|lost the job|gave up)"
 )
 
 
@@ -190,6 +190,8 @@ def worker_kills(cluster: Cluster, kills: int, workers: int = 3, steps: int = 25
     outcome.check(not lost, f"{len(lost)} killed jobs did not succeed: {lost[:5]}")
     outcome.check(not doubles, f"{len(doubles)} jobs ran twice at once: {doubles[:5]}")
     outcome.check(not slow, f"{len(slow)} killed jobs stayed running past lease + reaper ({bound} s)")
+    refused = outcome.figures["attempts_refused"]
+    outcome.check(refused == 0, f"{refused} runs found their job held by another: RQ ran a job twice")
     return outcome
 
 

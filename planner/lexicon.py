@@ -1,4 +1,4 @@
-"""Word lists for the offline planner: number words, object shapes by kind, scene words, irregular plurals.
+"""The offline planner's vocabulary, read from ``lexicon.toml`` beside this file: number words, object shapes by kind, scene words, irregular plurals.
 
 Object shapes are ``Shape(aspect, height, zone)``: ``aspect`` is width / height of the object's usual box in
 pixels, ``height`` its usual box height as a fraction of the canvas's shorter side in an everyday photo, and
@@ -7,6 +7,8 @@ pixels, ``height`` its usual box height as a fraction of the canvas's shorter si
 
 from __future__ import annotations
 
+import tomllib
+from pathlib import Path
 from typing import Literal, NamedTuple
 
 Zone = Literal["ground", "sky", "any"]
@@ -18,692 +20,97 @@ class Shape(NamedTuple):
     zone: Zone
 
 
-NUMBER_WORDS: dict[str, int] = {
-    "a": 1,
-    "an": 1,
-    "one": 1,
-    "single": 1,
-    "lone": 1,
-    "two": 2,
-    "three": 3,
-    "four": 4,
-    "five": 5,
-    "six": 6,
-    "seven": 7,
-    "eight": 8,
-    "nine": 9,
-    "ten": 10,
-    "eleven": 11,
-    "twelve": 12,
-    "pair": 2,
-    "couple": 2,
-    "both": 2,
-    "few": 3,
-    "several": 3,
-    "some": 2,
-    "many": 5,
-    "dozen": 12,
-    "multiple": 3,
-}
+_WORDS = tomllib.loads(Path(__file__).with_name("lexicon.toml").read_text(encoding="utf-8"))
+
+NUMBER_WORDS: dict[str, int] = _WORDS["number_words"]
 """Words that state how many instances follow ("a pair of", "a couple of", "a few" included)."""
 
-DETERMINERS = {"a", "an", "the", "one", "this", "that", "his", "her", "their", "its", "my", "our", "your"}
+DETERMINERS: set[str] = set(_WORDS["determiners"])
 
-SIZE_WORDS: dict[str, float] = {
-    "tiny": 0.55,
-    "small": 0.75,
-    "little": 0.75,
-    "short": 0.85,
-    "big": 1.3,
-    "large": 1.3,
-    "huge": 1.6,
-    "giant": 1.7,
-    "enormous": 1.7,
-    "tall": 1.2,
-    "massive": 1.6,
-    "miniature": 0.6,
-    "baby": 0.7,
-}
+SIZE_WORDS: dict[str, float] = _WORDS["size_words"]
 """Size adjectives and the factor they apply to an object's usual size."""
 
-_KINDS: dict[Shape, str] = {
-    Shape(0.42, 0.72, "ground"): "person man woman boy girl child kid baby lady gentleman player chef doctor "
-    "astronaut soldier farmer student teacher king queen prince princess knight wizard robot skier surfer "
-    "snowman ghost zombie clown pirate cowboy dancer runner police officer nurse mermaid skeleton statue",
-    Shape(1.15, 0.34, "ground"): "cat dog puppy kitten fox rabbit bunny raccoon pig goat sheep lamb wolf "
-    "panda koala monkey bear tiger lion leopard cheetah deer kangaroo squirrel hedgehog penguin owl chicken "
-    "hen rooster duck goose turtle frog otter beaver badger skunk llama alpaca dinosaur dragon unicorn",
-    Shape(1.35, 0.5, "ground"): "horse cow bull donkey zebra camel buffalo bison moose elk pony rhino "
-    "rhinoceros hippo hippopotamus elephant",
-    Shape(0.65, 0.85, "ground"): "giraffe ostrich",
-    Shape(0.6, 0.5, "ground"): "flamingo heron stork crane_bird",
-    Shape(1.1, 0.3, "ground"): "swan",
-    Shape(3.0, 0.35, "ground"): "bridge pier dock",
-    Shape(1.1, 0.14, "sky"): "bird butterfly bee eagle parrot pigeon crow seagull dove bat dragonfly "
-    "hummingbird",
-    Shape(1.9, 0.22, "sky"): "airplane plane jet helicopter drone ufo spaceship rocket",
-    Shape(1.0, 0.2, "sky"): "sun moon balloon kite star planet earth",
-    Shape(1.8, 0.2, "sky"): "cloud",
-    Shape(2.6, 0.34, "sky"): "aurora comet galaxy nebula",
-    Shape(2.4, 0.4, "ground"): "skyline",
-    Shape(2.0, 0.45, "sky"): "rainbow",
-    Shape(1.7, 0.5, "ground"): "volcano iceberg",
-    Shape(1.9, 0.36, "ground"): "car taxi truck van jeep suv tractor ambulance tank",
-    Shape(2.4, 0.4, "ground"): "bus train tram trolley",
-    Shape(1.6, 0.34, "ground"): "boat ship sailboat yacht canoe kayak submarine",
-    Shape(1.5, 0.36, "ground"): "bicycle bike motorcycle motorbike scooter skateboard surfboard sled cart "
-    "wheelbarrow stroller",
-    Shape(2.1, 0.36, "ground"): "sofa couch bench bed piano",
-    Shape(1.6, 0.34, "ground"): "table desk counter dresser cabinet fireplace",
-    Shape(1.0, 0.3, "ground"): "nightstand stove oven dishwasher toilet sink bathtub crate barrel",
-    Shape(3.0, 0.25, "ground"): "fence railing hedge log",
-    Shape(4.0, 0.07, "any"): "wire cable rope branch shelf_board",
-    Shape(0.75, 0.45, "ground"): "chair stool armchair throne",
-    Shape(0.6, 0.85, "ground"): "tree palm pine oak",
-    Shape(0.85, 0.38, "ground"): "bush shrub rock boulder stump tent fountain",
-    Shape(0.25, 0.6, "ground"): "ski",
-    Shape(0.35, 0.55, "ground"): "lamp lamppost streetlight hydrant mailbox door fridge refrigerator "
-    "wardrobe bookshelf shelf clock_tower pillar column signpost",
-    Shape(0.9, 0.85, "ground"): "house building castle church barn cabin windmill pyramid temple hut",
-    Shape(0.35, 0.9, "ground"): "tower skyscraper lighthouse minaret obelisk",
-    Shape(1.0, 0.15, "any"): "cup mug bowl plate apple orange banana pear lemon peach tomato egg donut "
-    "doughnut cookie cupcake muffin ball baseball basketball football clock hat helmet shoe sock glove "
-    "teapot kettle pot pan jar can box gift present candle flower rose tulip sunflower pumpkin "
-    "watermelon pineapple cake pie pizza burger hamburger sandwich croissant bagel taco sushi "
-    "strawberry cherry grape coconut onion potato carrot pepper avocado mushroom toy teddy doll camera "
-    "phone smartphone remote mouse watch wallet purse basket bucket pillow cushion drum trophy globe "
-    "crown skull shell starfish crab fish frog snail spider beetle ladybug",
-    Shape(0.45, 0.26, "any"): "bottle vase glass wineglass candlestick lantern cactus plant houseplant "
-    "umbrella guitar violin microphone sword torch",
-    Shape(1.35, 0.26, "any"): "laptop book notebook computer monitor television tv keyboard suitcase "
-    "backpack bag handbag briefcase painting picture poster mirror window sign frame map radio",
-    Shape(1.0, 0.3, "any"): "circle square triangle rectangle hexagon pentagon octagon diamond heart cross "
-    "ring disc oval sphere cube cone cylinder pyramid_shape",
-    Shape(1.8, 0.14, "any"): "spoon fork knife pen pencil brush key banana_bunch loaf bread hotdog",
+OBJECT_SHAPES: dict[str, Shape] = {
+    word: Shape(entry["aspect"], entry["height"], entry["zone"])
+    for entry in _WORDS["shapes"]
+    for word in entry["words"]
 }
-
-OBJECT_SHAPES: dict[str, Shape] = {word: shape for shape, words in _KINDS.items() for word in words.split()}
 """Singular head noun -> usual shape."""
 
 DEFAULT_SHAPE = Shape(1.0, 0.3, "any")
 """Shape of a noun the lexicon does not know."""
 
-COMPOUND_HEADS: dict[str, str] = {
-    "town square": "plaza",  # a setting; a bare "square" is the shape
-    "city square": "plaza",
-    "market square": "plaza",
-    "public square": "plaza",
-    "teddy bear": "teddy",
-    "fire hydrant": "hydrant",
-    "traffic light": "lamppost",
-    "stop sign": "sign",
-    "hot dog": "hotdog",
-    "wine glass": "wineglass",
-    "cell phone": "phone",
-    "hot air balloon": "balloon",
-    "polar bear": "bear",
-    "street lamp": "streetlight",
-    "clock tower": "clock_tower",
-    "tennis ball": "ball",
-    "tennis racket": "pen",
-    "potted plant": "plant",
-    "dining table": "table",
-    "coffee table": "table",
-    "coffee cup": "cup",
-    "pine tree": "tree",
-    "palm tree": "tree",
-    "christmas tree": "tree",
-    "ice cream": "cup",
-    "police car": "car",
-    "fire truck": "truck",
-    "school bus": "bus",
-    "sports car": "car",
-    "northern light": "aurora",
-    "southern light": "aurora",
-    "aurora borealis": "aurora",
-    "milky way": "galaxy",
-}
+COMPOUND_HEADS: dict[str, str] = _WORDS["compound_heads"]
 """Multi-word nouns whose last word alone would mislead (or that should count as one noun)."""
 
-SUPPORTS = {
-    "table",
-    "desk",
-    "counter",
-    "shelf",
-    "bookshelf",
-    "plate",
-    "tray",
-    "bench",
-    "sofa",
-    "couch",
-    "bed",
-    "chair",
-    "stool",
-    "armchair",
-    "rock",
-    "boulder",
-    "car",
-    "truck",
-    "box",
-    "dresser",
-    "cabinet",
-    "piano",
-    "bowl",
-    "basket",
-    "cushion",
-    "pillow",
-    "stump",
-    "fireplace",
-    "throne",
-    "horse",
-    "cart",
-    "suitcase",
-    "cake",
-}
+SUPPORTS: set[str] = set(_WORDS["supports"])
 """Objects that other objects sit on ("a cat on a sofa"): boxes may overlap them."""
 
-SCENES = {
-    "park",
-    "beach",
-    "street",
-    "road",
-    "kitchen",
-    "room",
-    "bedroom",
-    "bathroom",
-    "office",
-    "classroom",
-    "forest",
-    "woods",
-    "jungle",
-    "field",
-    "meadow",
-    "garden",
-    "desert",
-    "city",
-    "town",
-    "village",
-    "ocean",
-    "sea",
-    "lake",
-    "river",
-    "pond",
-    "mountains",
-    "mountain",
-    "hill",
-    "hills",
-    "valley",
-    "sky",
-    "space",
-    "snow",
-    "grass",
-    "lawn",
-    "sand",
-    "water",
-    "floor",
-    "ground",
-    "yard",
-    "backyard",
-    "farm",
-    "library",
-    "restaurant",
-    "cafe",
-    "studio",
-    "living",
-    "hallway",
-    "cave",
-    "island",
-    "harbor",
-    "port",
-    "market",
-    "stage",
-    "playground",
-    "zoo",
-    "sidewalk",
-    "highway",
-    "night",
-    "sunset",
-    "sunrise",
-    "dusk",
-    "dawn",
-    "rain",
-    "fog",
-    "mist",
-    "snowfall",
-    "storm",
-    "shade",
-    "shadow",
-    "shadows",
-    "sunshine",
-    "sunlight",
-    "moonlight",
-    "darkness",
-    "background",
-    "landscape",
-    "countryside",
-    "savanna",
-    "arctic",
-    "underwater",
-    "universe",
-    "shore",
-    "coast",
-    "riverbank",
-    "station",
-    "airport",
-    "parking",
-    "lot",
-    "alley",
-    "square",
-    "plaza",
-    "courtyard",
-    "balcony",
-    "porch",
-    "rooftop",
-    "attic",
-    "basement",
-    "garage",
-    "church_interior",
-    "wall",
-    "world",
-    "setting",
-    "scene",
-    "swamp",
-    "hillside",
-    "enclosure",
-    "canyon",
-    "glacier",
-    "bay",
-    "pasture",
-    "paddock",
-    "picnic",
-    "nook",
-    "campsite",
-    "party",
-}
+SCENES: set[str] = set(_WORDS["scenes"])
 """Nouns that name a setting rather than an object: they go to the background prompt, not to regions."""
 
-GROUND_SURFACES = {"moon", "mars", "planet", "earth", "asteroid", "cliff", "roof", "surface"}
+GROUND_SURFACES: set[str] = set(_WORDS["ground_surfaces"])
 """Objects that become the setting when something stands "on" them ("an astronaut on the moon")."""
 
-PLURAL_NAMES = {"northern lights", "southern lights", "fireworks", "city lights", "aurora borealis"}
+PLURAL_NAMES: set[str] = set(_WORDS["plural_names"])
 """Plural words that name one thing ("northern lights above"): one region, no article invented."""
 
-# fmt: off
-RIDDEN: dict[str, tuple[float, float]] = {
-    **dict.fromkeys(
-        ["horse", "pony", "donkey", "mule", "camel", "elephant", "zebra", "unicorn", "dragon", "bull", "cow", "ox", "llama", "ostrich"],
-        (0.9, 0.55),
-    ),
-    **dict.fromkeys(["bicycle", "bike", "motorcycle", "motorbike", "scooter"], (1.5, 0.75)),
-}
-# fmt: on
+RIDDEN: dict[str, tuple[float, float]] = {w: tuple(v) for w, v in _WORDS["ridden"].items()}
 """Mounts: (rider height / mount height, share of the mount's height the rider's box sinks into)."""
 
-NON_OBJECTS = {
-    "photo",
-    "picture_of",
-    "image",
-    "illustration",
-    "drawing",
-    "render",
-    "style",
-    "view",
-    "shot",
-    "closeup",
-    "close-up",
-    "portrait",
-    "scene",
-    "side",
-    "top",
-    "bottom",
-    "middle",
-    "center",
-    "centre",
-    "corner",
-    "left",
-    "right",
-    "front",
-    "back",
-    "foreground",
-    "distance",
-    "day",
-    "light",
-    "daylight",
-    "weather",
-    "color",
-    "colour",
-    "hair",
-    "eyes",
-    "face",
-    "fur",
-    "background",
-    "sunlight",
-    "moonlight",
-    "time",
-    "lot",
-    "air",
-    "way",
-    "art",
-    "oil",
-    "watercolor",
-    "painting_style",
-    "detail",
-    "details",
-    "quality",
-    "lighting",
-}
+NON_OBJECTS: set[str] = set(_WORDS["non_objects"])
 """Nouns that never become a region on their own."""
 
-WEARABLES = {
-    "hat",
-    "cap",
-    "helmet",
-    "glasses",
-    "sunglasses",
-    "scarf",
-    "shirt",
-    "dress",
-    "coat",
-    "jacket",
-    "tie",
-    "bow",
-    "collar",
-    "crown",
-    "mask",
-    "beard",
-    "mustache",
-    "hair",
-    "eyes",
-    "tail",
-    "wings",
-    "horns",
-    "backpack",
-    "boots",
-    "shoes",
-    "gloves",
-    "sweater",
-    "hood",
-    "cape",
-    "apron",
-    "uniform",
-    "suit",
-    "skirt",
-    "jeans",
-    "necklace",
-    "earrings",
-    "smile",
-    "spots",
-    "stripes",
-    "ears",
-    "leash",
-    "saddle",
-    "tattoo",
-}
+WEARABLES: set[str] = set(_WORDS["wearables"])
 """Things that come "with" a subject ("a man with a hat") and stay part of its region."""
 
-IRREGULAR_PLURALS = {
-    "people": "person",
-    "men": "man",
-    "women": "woman",
-    "children": "child",
-    "mice": "mouse",
-    "geese": "goose",
-    "feet": "foot",
-    "teeth": "tooth",
-    "sheep": "sheep",
-    "fish": "fish",
-    "deer": "deer",
-    "knives": "knife",
-    "wolves": "wolf",
-    "leaves": "leaf",
-    "loaves": "loaf",
-    "shelves": "shelf",
-    "calves": "calf",
-    "halves": "half",
-    "scarves": "scarf",
-    "buses": "bus",
-    "cacti": "cactus",
-    "octopi": "octopus",
-    "oxen": "ox",
-    "dice": "die",
-    "police": "police",
-    "series": "series",
-    "species": "species",
-    "geeses": "goose",
-    "puppies": "puppy",
-}
+IRREGULAR_PLURALS: dict[str, str] = _WORDS["irregular_plurals"]
 
-UNCOUNTABLE_S = {
-    "sunglasses",
-    "grass",
-    "bus",
-    "glass",
-    "cactus",
-    "octopus",
-    "walrus",
-    "hippopotamus",
-    "rhinoceros",
-    "platypus",
-    "bass",
-    "chess",
-    "dress",
-    "princess",
-    "mattress",
-    "compass",
-    "canvas",
-    "gas",
-    "lens",
-    "species",
-    "series",
-    "news",
-    "jeans",
-    "pants",
-    "shorts",
-    "scissors",
-    "clothes",
-    "lotus",
-    "iris",
-    "moss",
-    "boss",
-    "cross",
-    "class",
-    "mess",
-    "goddess",
-    "tennis",
-    "hummus",
-    "asparagus",
-    "hibiscus",
-    "abyss",
-    "fungus",
-    "circus",
-    "bonus",
-    "virus",
-    "citrus",
-    "atlas",
-    "kiss",
-}
+UNCOUNTABLE_S: set[str] = set(_WORDS["uncountable_s"])
 """Nouns that end in s but are singular."""
 
-ING_NOUNS = {
-    "building",
-    "painting",
-    "ring",
-    "king",
-    "ceiling",
-    "wedding",
-    "string",
-    "swing",
-    "wing",
-    "evening",
-    "morning",
-    "sling",
-    "pudding",
-    "dumpling",
-    "sapling",
-    "duckling",
-    "earring",
-    "thing",
-    "clothing",
-    "railing",
-    "awning",
-    "spring",
-    "offspring",
-    "lightning",
-    "icing",
-    "stuffing",
-    "frosting",
-    "ping",
-    "living",
-    "dining",
-    "parking",
-}
+ING_NOUNS: set[str] = set(_WORDS["ing_nouns"])
 """Words ending in -ing that are nouns, not participles."""
 
-VERB_STOPS = {
-    "is",
-    "are",
-    "was",
-    "were",
-    "be",
-    "being",
-    "been",
-    "sits",
-    "sit",
-    "stands",
-    "stand",
-    "lies",
-    "lie",
-    "flies",
-    "fly",
-    "runs",
-    "run",
-    "looks",
-    "look",
-    "holds",
-    "hold",
-    "plays",
-    "play",
-    "eats",
-    "eat",
-    "walks",
-    "walk",
-    "jumps",
-    "jump",
-    "rests",
-    "rest",
-    "sleeps",
-    "sleep",
-    "waits",
-    "floats",
-    "hangs",
-    "hang",
-    "grows",
-    "swims",
-    "drives",
-    "rides",
-    "reads",
-    "watches",
-    "wears",
-    "wearing",
-    "parked",
-    "placed",
-    "set",
-    "stacked",
-    "perched",
-    "seated",
-    "located",
-    "positioned",
-    "made",
-    "covered",
-    "filled",
-    "surrounded",
-    "painted",
-    "dressed",
-    "lit",
-    "shown",
-    "drawn",
-    "arranged",
-    "lined",
-    "scattered",
-    "that",
-    "which",
-    "who",
-    "while",
-    "where",
-    "whose",
-    "as",
-    "to",
-    "of",
-    "for",
-    "from",
-    "by",
-    "at",
-    "into",
-    "onto",
-    "toward",
-    "towards",
-    "across",
-    "along",
-    "around",
-    "through",
-    "against",
-    "among",
-    "amid",
-    "within",
-    "during",
-    "like",
-}
+VERB_STOPS: set[str] = set(_WORDS["verb_stops"])
 """Words that end a noun phrase."""
 
-MASS_NOUNS = {
-    "rice", "meat", "broccoli", "food", "pasta", "spaghetti", "noodles", "water", "milk", "coffee", "tea",
-    "soup", "salad", "cheese", "sand", "snow", "hair", "fruit", "juice", "wine", "beer", "sauce", "cream",
-    "smoke", "fire", "light", "fog", "mist", "steam", "foliage", "grass", "ice", "art", "text", "bread",
-}  # fmt: skip
+MASS_NOUNS: set[str] = set(_WORDS["mass_nouns"])
 """Uncountable nouns: without a count or article they describe a neighbour instead of getting a region."""
 
-SPANS: dict[str, str] = {
-    "aurora": "top",
-    "galaxy": "top",
-    "nebula": "top",
-    "rainbow": "top",
-    "skyline": "bottom",
-}
+SPANS: dict[str, str] = _WORDS["spans"]
 """Things a person draws across most of the canvas width, in the band named (northern lights, a skyline)."""
 
 SPAN_WIDTH = 0.9
 """Share of the canvas width a lone spanning object covers."""
 
-HELD_ALOFT = {"umbrella", "balloon", "kite", "torch", "flag", "lantern", "sign", "trophy", "parasol"}
+HELD_ALOFT: set[str] = set(_WORDS["held_aloft"])
 """Held objects raised above the hand ("a woman holding an umbrella"); others hang at hand height."""
 
-BODY_PARTS = {
-    "back", "head", "shoulder", "shoulders", "lap", "hand", "hands", "arm", "arms", "nose", "paw", "paws",
-    "horn", "horns", "neck", "belly", "knee", "knees",
-}  # fmt: skip
+BODY_PARTS: set[str] = set(_WORDS["body_parts"])
 """Parts named with a possessive ("on a horse's back"): the relation goes to the owner."""
 
-PART_OF: dict[str, set[str]] = {
-    "building": {"skyline", "city", "town"},
-    "skyscraper": {"skyline", "city"},
-    "tree": {"forest", "woods", "jungle", "park", "orchard"},
-    "wave": {"ocean", "sea", "beach"},
-    "peak": {"mountain", "mountains"},
-}
+PART_OF: dict[str, set[str]] = {w: set(v) for w, v in _WORDS["part_of"].items()}
 """Parts of a larger thing: "the buildings" after "a city skyline" name the skyline, not new objects."""
 
-TABLETOPS = {
-    "table",
-    "desk",
-    "counter",
-    "nightstand",
-    "dresser",
-    "cabinet",
-    "shelf",
-    "tray",
-    "plate",
-    "stool",
-}
+TABLETOPS: set[str] = set(_WORDS["tabletops"])
 """Furniture tops: what stands on one is drawn at most ``TABLETOP_LOAD`` times its height (a table lamp)."""
 
 TABLETOP_LOAD = 1.2
+
+LEADING_PARTICLES: set[str] = set(_WORDS["leading_particles"])
+
+TRAILING_ADVERBS: set[str] = set(_WORDS["trailing_adverbs"])
+
+VERB_RELATIONS: dict[str, str] = _WORDS["verb_relations"]
+"""Participles that take an object ("a man riding a horse"): the relation they put between the two."""
+
+VERB_FORMS: dict[str, str] = _WORDS["verb_forms"]
+"""Present-tense verbs read like their participles ("a woman walks her dog")."""
+
+COLLECTIVES: set[str] = set(_WORDS["collectives"])
+
+CONTAINERS: set[str] = set(_WORDS["containers"])
+
+SEATED: set[str] = set(_WORDS["seated"])
+"""Supports that objects sink into ("a cat on a sofa"): deeper overlap than a table top."""

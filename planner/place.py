@@ -18,6 +18,7 @@ from planner.lexicon import (
     HELD_ALOFT,
     OBJECT_SHAPES,
     RIDDEN,
+    SEATED,
     SPAN_WIDTH,
     SPANS,
     SUPPORTS,
@@ -36,21 +37,6 @@ MARGIN = 0.03
 
 GROUND = 0.94
 """Where grounded columns stand (bottom edge, normalised y)."""
-
-SEATED = {
-    "sofa",
-    "couch",
-    "bench",
-    "bed",
-    "chair",
-    "armchair",
-    "stool",
-    "throne",
-    "horse",
-    "cushion",
-    "pillow",
-}
-"""Supports that objects sink into ("a cat on a sofa"): deeper overlap than a table top."""
 
 RIDER_SINK = 0.7
 """At most this share of a rider's height sinks into its mount's box (a bird on a horse's back sits on top)."""
@@ -575,16 +561,17 @@ def _apart(a: Box, b: Box) -> bool:
 
 def _split(a: Box, b: Box, grown_a: Box, grown_b: Box, width: int, height: int) -> tuple[Box, Box]:
     """Part two grown boxes at a token line between their original boxes ``a`` and ``b``, each keeping at
-    least ``MIN_BOX`` pixels on its side."""
+    least ``MIN_BOX`` pixels on its side (half the side, in whole tokens, on a side under two ``MIN_BOX``)."""
     axis = 1 if min(a[3], b[3]) <= max(a[1], b[1]) else 0  # 1: one above the other
     size = height if axis else width
+    keep = min(MIN_BOX, size // 2 // TOKEN * TOKEN)
     first, second = (grown_a, grown_b) if a[axis] <= b[axis] else (grown_b, grown_a)
     low, high = (a, b) if a[axis] <= b[axis] else (b, a)
     line = (low[axis + 2] + high[axis]) / 2 * size
-    line = min(max(round(line / TOKEN) * TOKEN, MIN_BOX), size - MIN_BOX) / size
+    line = min(max(round(line / TOKEN) * TOKEN, keep), size - keep) / size
     first, second = list(first), list(second)
-    first[axis + 2], first[axis] = line, min(first[axis], line - MIN_BOX / size)
-    second[axis], second[axis + 2] = line, max(second[axis + 2], line + MIN_BOX / size)
+    first[axis + 2], first[axis] = line, min(first[axis], line - keep / size)
+    second[axis], second[axis + 2] = line, max(second[axis + 2], line + keep / size)
     first_box = tuple(round(v, 4) for v in first)
     second_box = tuple(round(v, 4) for v in second)
     return (first_box, second_box) if a[axis] <= b[axis] else (second_box, first_box)

@@ -206,7 +206,7 @@ async def aplan_report(
                 settings.llm_budget_s,
             )
             report = attempts
-        except asyncio.TimeoutError:  # the thread runs on and writes to ``attempts``, which is dropped
+        except TimeoutError:  # the thread runs on and writes to ``attempts``, which is dropped
             report.attempts = attempts.attempts
             _reject(report, name, "timeout", f"no layout within the {settings.llm_budget_s:.0f} s of the LLM")
     return await asyncio.to_thread(_fall_back, report, prompt, width, height, settings)

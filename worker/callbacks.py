@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import logging
+import time
 from types import TracebackType
 
 from redis import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq.exceptions import AbandonedJobError
 from rq.job import Job
 
-from worker.exceptions import INTERNAL_ERROR_MESSAGE
+from worker.exceptions import INTERNAL_ERROR_MESSAGE, REDIS_UNREACHABLE
 from worker.queues import STAGE_OF_TASK
-from worker.store import ACTIVE, QUEUED, JobStore
+from worker.store import ACTIVE, CANCELED, QUEUED, JobStore
 
 logger = logging.getLogger(__name__)
 
@@ -32,12 +31,14 @@ def on_stage_failure(
     record = store.get(generation_id)
     if record is None or record.get("stage_queue") != STAGE_OF_TASK.get(job.func_name):
         return  # the job has moved on to its next stage (or expired): this stage's failure is stale
-    if issubclass(exc_type, (AbandonedJobError, RedisConnectionError, RedisTimeoutError)):
+    if issubclass(exc_type, (AbandonedJobError, *REDIS_UNREACHABLE)):
         if issubclass(exc_type, AbandonedJobError):
             lost = {"code": "worker_lost", "message": "the worker running this job stopped responding"}
         else:
             lost = {"code": "redis_unreachable", "message": "the worker running this job lost Redis"}
-        if job.retries_left:
+        if store.cancels_requested([generation_id])[0]:  # canceled before its worker was lost: done
+            store.transition(generation_id, ACTIVE, CANCELED, t_finished=time.time())
+        elif job.retries_left:
             logger.warning(
                 "generation %s: %s, retrying (%s retries left)", generation_id, lost["code"], job.retries_left
             )

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+REDIS_UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
+"""What redis-py raises when Redis cannot be reached (after the connection's own retries)."""
+
 
 class WorkerError(Exception):
     """Base class; ``code`` is the machine-readable error code stored on a failed job."""

@@ -47,6 +47,10 @@ class Keys:
         """Sorted set: ids of generations that are ``queued``, scored by when they entered it (Unix time)."""
         return f"{self.ns}:queued"
 
+    def running_index(self) -> str:
+        """Sorted set: ids of generations that are ``running``, scored by when they entered it (Unix time)."""
+        return f"{self.ns}:running"
+
     def status_counts(self) -> str:
         """Hash: status -> number of generations that entered it and (for queued/running) are still there."""
         return f"{self.ns}:stats:status"

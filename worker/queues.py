@@ -20,7 +20,7 @@ from rq.timeouts import TimerDeathPenalty
 
 from worker.keys import GENERATE, PLAN, STAGES, Keys
 from worker.settings import ServiceSettings
-from worker.store import FAILED, QUEUED, JobStore
+from worker.store import FAILED, QUEUED, RUNNING, JobStore
 
 logger = logging.getLogger(__name__)
 
@@ -158,8 +158,42 @@ def reap_if_due(redis: Redis, settings: ServiceSettings) -> bool:
     with reaping(redis, keys) as held:
         if held:
             reap_lost_jobs(redis, keys)
+            hand_back_orphaned_runs(redis, settings)
             requeue_lost_enqueues(redis, settings)
         return held
+
+
+def hand_back_orphaned_runs(redis: Redis, settings: ServiceSettings) -> list[str]:
+    """Put back to ``queued`` the jobs left ``running`` by an attempt that is gone (its lease expired) while
+    RQ has no live run of their stage, so the sweep below enqueues them again.
+
+    RQ hands a lost run back by itself (``reap_lost_jobs``), unless it believes the stage done: a second run
+    of the same RQ job that found the job held by another attempt (or lost it) ends as RQ's "finished", and
+    when the attempt that held it dies, RQ's cleanup skips a job that is not "started". Returns the ids.
+    """
+    store = JobStore(redis, settings.namespace, settings.job_ttl_s)
+    handed_back = []
+    for generation_id in store.running_ids():
+        record = store.get(generation_id)
+        if record is None or record["status"] != RUNNING:
+            store.unindex_running(generation_id)  # expired while running (or a stale entry)
+            continue
+        stage = record.get("stage_queue")
+        if store.lease_held(generation_id) or stage not in TASKS:
+            continue
+        job = fetch_job(redis, store.keys.rq_job_id(generation_id, stage))
+        if job is not None and job.get_status(refresh=False) in LIVE:
+            continue  # RQ runs it, or will find its run lost and retry it
+        lost = {"code": "worker_lost", "message": "the worker running this job stopped responding"}
+        if store.transition(
+            generation_id, (RUNNING,), QUEUED, attempt=record.get("attempt", ""), last_error=lost, worker=""
+        ):
+            logger.warning(
+                "generation %s: running with no live attempt; handed back to its queue", generation_id
+            )
+            store.recheck_queued_now(generation_id)
+            handed_back.append(generation_id)
+    return handed_back
 
 
 def requeue_lost_enqueues(redis: Redis, settings: ServiceSettings) -> list[str]:

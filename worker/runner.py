@@ -22,28 +22,27 @@ from typing import Any
 
 from redis import Redis
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 from rq.job import Job
 from rq.queue import Queue
 from rq.utils import now
 from rq.worker import SimpleWorker, WorkerStatus
 
+from worker.exceptions import REDIS_UNREACHABLE
 from worker.keys import Keys
 from worker.queues import reap_if_due, reaping, sweep_period_s
 from worker.settings import ServiceSettings
 from worker.store import JobStore
 
 logger = logging.getLogger(__name__)
-
-REDIS_UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
 RETRY_BACKOFF_CAP_S = 2.0
 
 
 def worker_redis(settings: ServiceSettings) -> Redis:
-    """The worker's connection: each command retried with exponential backoff (0.1 s doubling, at most
-    ``RETRY_BACKOFF_CAP_S``) for about ``settings.redis_retry_s`` before it raises."""
+    """The worker's connection: each command retried with exponential backoff (0.2 s doubling, at most
+    ``RETRY_BACKOFF_CAP_S``) for about ``settings.redis_retry_s`` before it raises. Only connection errors
+    and timeouts are retried (not redis-py's default ``socket.timeout`` as well, which would retry the
+    connect inside each retry of the command: minutes instead of seconds against an unreachable host)."""
     backoff = ExponentialBackoff(cap=RETRY_BACKOFF_CAP_S, base=0.1)
     retries, waited = 0, 0.0
     while waited < settings.redis_retry_s:
@@ -51,8 +50,8 @@ def worker_redis(settings: ServiceSettings) -> Redis:
         waited += backoff.compute(retries)
     return Redis.from_url(
         settings.redis_url,
-        retry=Retry(backoff, retries),
-        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+        retry=Retry(backoff, retries, supported_errors=REDIS_UNREACHABLE),
+        retry_on_error=list(REDIS_UNREACHABLE),
         socket_connect_timeout=5,
     )
 
@@ -69,6 +68,7 @@ class LeasedSimpleWorker(SimpleWorker):
         return self.lease_s
 
     def execute_job(self, job: Job, queue: Queue) -> None:
+        execution = None
         try:
             execution = self.prepare_execution(job)
             stop = threading.Event()
@@ -86,6 +86,8 @@ class LeasedSimpleWorker(SimpleWorker):
             logger.error(
                 "job %s: Redis unreachable while recording it; it is retried after its lease", job.id
             )
+            if execution is not None:
+                self.executions.pop(execution.id, None)
             self.wait_for_redis()
 
     def _renew_lease(self, job: Job, execution: Any, stop: threading.Event) -> None:
@@ -109,6 +111,12 @@ class LeasedSimpleWorker(SimpleWorker):
     def heartbeat(self, *args: Any, **kwargs: Any) -> None:
         try:
             super().heartbeat(*args, **kwargs)
+        except REDIS_UNREACHABLE:
+            self.wait_for_redis()
+
+    def set_state(self, state: str, pipeline: Any = None) -> None:
+        try:
+            super().set_state(state, pipeline)
         except REDIS_UNREACHABLE:
             self.wait_for_redis()
 

@@ -52,31 +52,43 @@ if ARGV[2] == '{QUEUED}' then
 else
   redis.call('ZREM', KEYS[3], ARGV[3])
 end
+if ARGV[2] == '{RUNNING}' then
+  redis.call('ZADD', KEYS[4], ARGV[4], ARGV[3])
+else
+  redis.call('ZREM', KEYS[4], ARGV[3])
+end
 return 'OK'
 """
-"""KEYS: record, status counts, queued index. ARGV: allowed statuses (comma-separated), new status,
+"""KEYS: record, status counts, queued index, running index. ARGV: allowed statuses (comma-separated), new status,
 generation id, now (Unix time), the attempt that must hold the record ('' for any), then field, value pairs."""
 
 _CLAIM = f"""
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return false end
 if redis.call('HGET', KEYS[1], 'stage_queue') ~= ARGV[4] then return 'other stage' end
+if current == '{RUNNING}' and redis.call('HGET', KEYS[1], 'attempt') == ARGV[1] then
+  redis.call('SET', KEYS[4], ARGV[1], 'PX', ARGV[2])
+  return 'OK'
+end
 if current ~= '{QUEUED}' and not (current == '{RUNNING}' and redis.call('EXISTS', KEYS[4]) == 0) then
   return current
 end
-redis.call('HSET', KEYS[1], 'status', '{RUNNING}', 'attempt', ARGV[1], unpack(ARGV, 5))
+redis.call('HSET', KEYS[1], 'status', '{RUNNING}', 'attempt', ARGV[1], unpack(ARGV, 6))
 redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 if current ~= '{RUNNING}' then
   redis.call('HINCRBY', KEYS[2], current, -1)
   redis.call('HINCRBY', KEYS[2], '{RUNNING}', 1)
 end
 redis.call('ZREM', KEYS[3], ARGV[3])
+redis.call('ZADD', KEYS[5], ARGV[5], ARGV[3])
 redis.call('SET', KEYS[4], ARGV[1], 'PX', ARGV[2])
 return 'OK'
 """
-"""KEYS: record, status counts, queued index, attempt lease. ARGV: attempt, lease (ms), generation id, stage,
-then field, value pairs. A job is claimed from ``queued``, or from ``running`` once the attempt running it has lost
-its lease (it died and nothing handed the job back): never while another attempt holds it."""
+"""KEYS: record, status counts, queued index, attempt lease, running index. ARGV: attempt, lease (ms),
+generation id, stage, now (Unix time), then field, value pairs. A job is claimed from ``queued``, or from ``running`` once the attempt running it has lost
+its lease (it died and nothing handed the job back), never from a live attempt; a job the reaper handed back
+to ``queued`` may still have its old attempt running, which finds it lost at its next step and stops. The
+same attempt claiming again (redis-py retrying a call whose reply was lost) only renews its lease."""
 
 _ATTEMPT_STATE = f"""
 if redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[1] then return 'lost' end
@@ -102,11 +114,12 @@ return 0
 
 _UPDATE_IF_EXISTS = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-if ARGV[1] ~= '' and redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[1] then return 0 end
+if ARGV[1] ~= '' and (redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[1]
+                      or redis.call('HGET', KEYS[1], 'status') ~= 'running') then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 2))
 return 1
 """
-"""KEYS: record. ARGV: the attempt that must hold the record ('' for any), then field, value pairs."""
+"""KEYS: record. ARGV: the attempt that must hold the record, running ('' for any), then field, value pairs."""
 
 
 def _encode(name: str, value: Any) -> str:
@@ -248,7 +261,12 @@ class JobStore:
         """Set ``status`` (and ``fields``) if the current status is in ``allowed`` and, when ``attempt`` is
         given, that attempt still holds the record. Returns whether it did."""
         result = self._transition(
-            keys=[self.keys.generation(generation_id), self.keys.status_counts(), self.keys.queued_index()],
+            keys=[
+                self.keys.generation(generation_id),
+                self.keys.status_counts(),
+                self.keys.queued_index(),
+                self.keys.running_index(),
+            ],
             args=[",".join(allowed), status, generation_id, time.time(), attempt, *_flatten(fields)],
         )
         return _text(result) == "OK" if result is not None else False
@@ -277,8 +295,9 @@ class JobStore:
                 self.keys.status_counts(),
                 self.keys.queued_index(),
                 self.keys.attempt_lease(generation_id),
+                self.keys.running_index(),
             ],
-            args=[attempt, int(lease_s * 1000), generation_id, stage, *_flatten(fields)],
+            args=[attempt, int(lease_s * 1000), generation_id, stage, time.time(), *_flatten(fields)],
         )
         return result is not None and _text(result) == "OK"
 
@@ -293,6 +312,16 @@ class JobStore:
         args = [f"{worker_name}/", int(lease_s * 1000)]
         return bool(self._renew_lease(keys=[self.keys.attempt_lease(generation_id)], args=args))
 
+    def lease_held(self, generation_id: str) -> bool:
+        return bool(self.redis.exists(self.keys.attempt_lease(generation_id)))
+
+    def running_ids(self, limit: int = 500) -> list[str]:
+        """Ids of ``running`` jobs (what the reaper's sweep for orphaned runs reads)."""
+        return [_text(i) for i in self.redis.zrange(self.keys.running_index(), 0, limit - 1)]
+
+    def unindex_running(self, generation_id: str) -> None:
+        self.redis.zrem(self.keys.running_index(), generation_id)
+
     def release_lease(self, generation_id: str, attempt: str) -> None:
         self._release_lease(keys=[self.keys.attempt_lease(generation_id)], args=[attempt])
 
@@ -305,6 +334,10 @@ class JobStore:
     def recheck_queued_later(self, generation_id: str) -> None:
         """Move a queued id to the back of the sweep (only while it is still indexed)."""
         self.redis.zadd(self.keys.queued_index(), {generation_id: time.time()}, xx=True)
+
+    def recheck_queued_now(self, generation_id: str) -> None:
+        """Make a queued id due for the sweep at once (only while it is still indexed)."""
+        self.redis.zadd(self.keys.queued_index(), {generation_id: 0}, xx=True)
 
     def unindex_queued(self, generation_id: str) -> None:
         """Drop an id whose record expired while it was queued."""

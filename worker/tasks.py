@@ -16,20 +16,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import get_current_job
 from rq.timeouts import JobTimeoutException
 
 from regional.layout import Layout
-from worker.exceptions import INTERNAL_ERROR_MESSAGE, AttemptLost, JobCanceled, WorkerError
+from worker.exceptions import INTERNAL_ERROR_MESSAGE, REDIS_UNREACHABLE, AttemptLost, JobCanceled, WorkerError
 from worker.keys import GENERATE, PLAN, Keys
 from worker.queues import enqueue_stage, stage_timeout_s
 from worker.results import ResultStore
 from worker.settings import get_service_settings
 from worker.store import ACTIVE, CANCELED, QUEUED, RUNNING, SUCCEEDED, JobStore
-
-REDIS_UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +111,7 @@ def _run_guarded(attempt: Attempt, body: Callable[[], None], timeout_s: int) -> 
         )
         return
     except REDIS_UNREACHABLE:
+        logger.error("generation %s: attempt %s gave up: Redis unreachable", generation_id, attempt.token)
         raise  # nothing can be recorded now: the lease lapses and the job is retried once Redis is back
     except JobCanceled:
         attempt.transition(ACTIVE, CANCELED, t_finished=time.time())
@@ -255,7 +252,7 @@ def generate_stage(generation_id: str, namespace: str) -> None:
             t_sampling_finished=marks["sampling_done"],
             t_finished=finished,
         ):
-            logger.info("generation %s: canceled or taken over while saving; images kept", generation_id)
+            logger.info("generation %s: taken over while saving; images kept", generation_id)
 
     _run_guarded(attempt, body, stage_timeout_s(settings, GENERATE))
 

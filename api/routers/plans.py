@@ -36,7 +36,7 @@ async def create_plan(
         report = await asyncio.wait_for(
             aplan_report(body.prompt, width, height, body.planner, planner_settings), timeout=deadline
         )
-    except asyncio.TimeoutError as exc:
+    except TimeoutError as exc:
         raise ApiError(504, "planning_timeout", f"planning took longer than {deadline:.0f} s") from exc
     except ValueError as exc:  # the prompt, the canvas or the backend name (planner errors are ValueErrors)
         raise ApiError(422, "planning_failed", str(exc)) from exc

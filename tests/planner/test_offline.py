@@ -346,3 +346,21 @@ def test_offline_layouts_pass_the_checks_an_llm_layout_must_pass(path) -> None:
         if problems:
             failures[case.prompt] = [p.message for p in problems]
     assert not failures
+
+
+@pytest.mark.parametrize(("width", "height"), [(32, 32), (32, 64), (64, 32), (48, 48), (32, 128)])
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "a cat and a dog",
+        "a red circle on the left and a blue square on the right",
+        "three apples on a table next to a vase, a cat under the table and a lamp",
+    ],
+)
+def test_the_smallest_canvases_get_boxes_inside_them(prompt: str, width: int, height: int) -> None:
+    """Two tokens across: the boxes split the side between them instead of leaving the canvas."""
+    layout = plan_offline(prompt, width, height)
+    assert layout.regions
+    for region in layout.regions:
+        x0, y0, x1, y1 = region.box
+        assert 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1, region.box

@@ -152,3 +152,18 @@ def test_connection_failure_is_unavailable_and_not_retried(use) -> None:
 def test_missing_key_without_base_url_is_unavailable() -> None:
     with pytest.raises(planner.exceptions.BackendUnavailableError, match="OPENAI_API_KEY"):
         OpenAIBackend(PlannerSettings(backend="openai"))
+
+
+def test_the_template_examples_are_valid_layouts_with_shared_context_in_every_region() -> None:
+    """The examples teach the LLM the answer's shape: each must be what the planner accepts, and a scene
+    with a medium and light must carry them into every region prompt."""
+    from planner.prompt_template import _sections
+    from planner.schema import PlannedLayout
+
+    _, examples = _sections()
+    assert len(examples) >= 3
+    for _user, answer in examples:
+        layout = PlannedLayout.model_validate_json(answer)
+        assert all(0 <= v <= 1 for region in layout.regions for v in region.box)
+    shared = [PlannedLayout.model_validate_json(a) for u, a in examples if "watercolor" in u]
+    assert shared and all("watercolor" in r.prompt for layout in shared for r in layout.regions)

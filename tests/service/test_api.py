@@ -392,8 +392,40 @@ def test_openapi_states_what_validation_accepts(client) -> None:
     assert [set(b["required"]) for b in create["oneOf"]] == [{"prompt"}, {"layout"}]
     box = _nullable(region["properties"]["box"])
     assert all(item["minimum"] == 0 and item["maximum"] == 1 for item in box["prefixItems"])
-    limit = settings.max_mask_bytes
-    assert _nullable(region["properties"]["mask"])["maxLength"] == (4 * limit + 3) // 3
+    limit = settings.max_mask_bytes  # padded base64 of the limit, plus room for a data: URL prefix
+    assert _nullable(region["properties"]["mask"])["maxLength"] == 4 * -(-limit // 3) + len("data:image/png;base64,")
+
+
+@pytest.mark.parametrize("data_url", [False, True])
+def test_a_mask_of_exactly_the_byte_limit_is_accepted_and_one_byte_more_is_not(data_url: bool) -> None:
+    import base64
+    import struct
+    import zlib
+
+    from api.exceptions import FieldError
+    from api.limits import check_layout_payload
+    from api.settings import ApiSettings
+
+    settings = ApiSettings(max_mask_bytes=1024)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    def mask_of(size: int) -> str:
+        head = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 16, 16, 8, 0, 0, 0, 0))
+        tail = chunk(b"IDAT", zlib.compress(b"\x00" + b"\xff" * 16) * 1) + chunk(b"IEND", b"")
+        padding = size - len(head) - len(tail) - 12  # a private ancillary chunk makes up the size
+        png = head + chunk(b"prVt", b"x" * padding) + tail
+        assert len(png) == size
+        encoded = base64.b64encode(png).decode()
+        return "data:image/png;base64," + encoded if data_url else encoded
+
+    def body(mask: str) -> dict:
+        return {"layout": {"regions": [{"prompt": "a fox", "mask": mask}]}}
+
+    check_layout_payload(body(mask_of(1024)), settings)
+    with pytest.raises(FieldError, match="larger than 1024 bytes"):
+        check_layout_payload(body(mask_of(1025)), settings)
 
 
 class HangingLLM:

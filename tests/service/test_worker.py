@@ -414,3 +414,56 @@ def test_rq_maintenance_and_the_reaper_never_retry_a_lost_job_twice(settings, re
     assert queue(redis, keys, GENERATE).job_ids.count(rq_job_id) == 1
     record = store.get(generation_id)
     assert record["status"] == QUEUED and record["last_error"]["code"] == "worker_lost", record
+
+
+def test_claiming_again_with_the_same_attempt_renews_it(settings, redis) -> None:
+    """redis-py retries a script whose reply was lost (Redis killed after it ran): the claim stands."""
+    store = JobStore(redis, settings.namespace)
+    generation_id = new_layout_job(store, settings, redis)
+    assert store.claim(generation_id, GENERATE, "w1/a", lease_s=5)
+    assert store.claim(generation_id, GENERATE, "w1/a", lease_s=5)
+    assert store.get(generation_id)["attempts"] == 1 and store.status_counts()[RUNNING] == 1
+
+
+def test_a_handed_back_job_takes_no_writes_from_its_old_attempt(settings, redis) -> None:
+    store = JobStore(redis, settings.namespace)
+    generation_id = new_layout_job(store, settings, redis)
+    assert store.claim(generation_id, GENERATE, "w1/a", lease_s=5)
+    job = fetch_job(redis, store.keys.rq_job_id(generation_id, GENERATE))
+    job.retries_left = 1
+    on_stage_failure(job, redis, AbandonedJobError, AbandonedJobError(), None)  # w1 was thought dead
+    assert store.get(generation_id)["status"] == QUEUED
+    assert not store.update(generation_id, attempt="w1/a", progress={"stage": "sampling", "step": 3})
+    assert store.attempt_state(generation_id, "w1/a") == "lost"
+    assert "progress" not in store.get(generation_id)  # the claim set none here; the stale write was refused
+
+
+def test_a_job_canceled_before_its_worker_was_lost_ends_canceled(settings, redis) -> None:
+    store = JobStore(redis, settings.namespace)
+    generation_id = new_layout_job(store, settings, redis)
+    assert store.claim(generation_id, GENERATE, "w1/a", lease_s=5)
+    store.request_cancel(generation_id)
+    job = fetch_job(redis, store.keys.rq_job_id(generation_id, GENERATE))
+    job.retries_left = 2
+    on_stage_failure(job, redis, AbandonedJobError, AbandonedJobError(), None)
+    assert store.get(generation_id)["status"] == "canceled"
+
+
+def test_a_run_orphaned_behind_a_finished_rq_job_is_handed_back_and_queued_again(settings, redis) -> None:
+    """A second run of the job found it held and ended, so RQ calls the stage finished; then the attempt
+    holding it dies. RQ's cleanup skips a finished job: the reaper's sweep must still hand it back."""
+    settings = settings.model_copy(update={"max_retries": 2, "reaper_interval_s": 0.01})
+    store, keys = JobStore(redis, settings.namespace), Keys(settings.namespace)
+    generation_id = new_layout_job(store, settings, redis)
+    rq_job_id = keys.rq_job_id(generation_id, GENERATE)
+    queue(redis, keys, GENERATE).remove(rq_job_id)
+    fetch_job(redis, rq_job_id).set_status("finished")
+    assert store.claim(generation_id, GENERATE, "w1/a", lease_s=0.2)  # the holder, killed at once
+    assert reap_if_due(redis, settings)
+    assert store.get(generation_id)["status"] == RUNNING  # its lease has not expired yet
+    time.sleep(0.3)
+    assert reap_if_due(redis, settings)
+    record = store.get(generation_id)
+    assert record["status"] == QUEUED and record["last_error"]["code"] == "worker_lost", record
+    assert record["requeues"] == 1 and fetch_job(redis, rq_job_id).get_status() == "queued"
+    assert redis.zcard(keys.running_index()) == 0 and store.status_counts()[RUNNING] == 0
