@@ -11,13 +11,17 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import openapi, problems
+from api.auth import OwnerSecret
 from api.metrics import build_registry
-from api.routers import generations, ops, plans
+from api.quotas import RateLimiter, RateLimitHeaders
+from api.routers import events, generations, ops, plans, studio, webhooks
 from api.service import GenerationService
 from api.settings import ApiSettings, get_settings
+from api.webhooks import WebhookDeliverer, WebhookSecrets, WebhookSettings
 from planner.settings import PlannerSettings
 from planner.settings import get_settings as get_planner_settings
 from worker.queues import reap_if_due, sweep_period_s
@@ -76,10 +80,13 @@ async def _reaper(redis: Redis, settings: ApiSettings) -> None:
 
 
 def create_app(
-    settings: ApiSettings | None = None, planner_settings: PlannerSettings | None = None
+    settings: ApiSettings | None = None,
+    planner_settings: PlannerSettings | None = None,
+    webhook_settings: WebhookSettings | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
     planner_settings = planner_settings or get_planner_settings()
+    webhook_settings = webhook_settings or WebhookSettings()
     if not settings.redis_url:
         raise RuntimeError("REDIS_URL is not set; `regional serve` starts an embedded Redis when it is unset")
 
@@ -89,16 +96,26 @@ def create_app(
         app.state.settings = settings
         app.state.planner_settings = planner_settings
         app.state.redis = redis
-        app.state.service = GenerationService(redis, settings)
+        app.state.service = service = GenerationService(redis, settings, webhook_settings)
         app.state.results = ResultStore(settings.results_url)
-        app.state.metrics = build_registry(app.state.service.store)
-        reaper = asyncio.create_task(_reaper(redis, settings))
+        app.state.metrics = build_registry(service.store)
+        # events streams block on XREAD: an asyncio client, so a waiting stream holds no thread
+        app.state.events_redis = events_redis = AsyncRedis.from_url(settings.redis_url)
+        app.state.webhook_secrets = WebhookSecrets(redis, service.keys, webhook_settings.secret_grace_s)
+        # the owner secret is loaded once; a rate-limit check is one script call, on the asyncio client
+        app.state.owner_secret = OwnerSecret(settings, events_redis)
+        app.state.rate_limiter = RateLimiter(events_redis, service.keys)
+        await app.state.owner_secret.preload()
+        deliverer = WebhookDeliverer(service, webhook_settings, settings.public_url)
+        background = [asyncio.create_task(_reaper(redis, settings)), asyncio.create_task(deliverer.run())]
         try:
             yield
         finally:
-            reaper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reaper
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await events_redis.aclose()
             redis.close()
 
     app = FastAPI(
@@ -110,7 +127,8 @@ def create_app(
     )
     problems.install(app)
     openapi.install(app, settings)
-    for module in (generations, plans, ops):
+    for module in (generations, events, webhooks, plans, ops, studio):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(RateLimitHeaders)
     return app

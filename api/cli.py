@@ -40,17 +40,30 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def curl_example(host: str, port: int, auth: bool, model: str | None = None) -> str:
-    """A working request for the model the worker loaded: the CPU models draw the shapes world."""
-    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    key = ' -H "Authorization: Bearer $REGIONAL_KEY"' if auth else ""
-    if model in ("toy", "tiny"):
-        prompt, size = (
+SHAPES_MODELS = ("toy", "tiny")
+"""The CPU models: they draw (toy) or are shaped like (tiny) the shapes world, at its canvas size."""
+
+
+def example_prompt(model: str | None) -> tuple[str, int]:
+    """A prompt the model draws well, and its square canvas side: the CPU models draw the shapes world."""
+    if model in SHAPES_MODELS:
+        return (
             "a large red circle on the left and a large blue square on the right on a white background",
             SHAPES_SIZE,
         )
-    else:
-        prompt, size = "a red fox on the left, a snowy cabin on the right, northern lights above", 1024
+    return "a red fox on the left, a snowy cabin on the right, northern lights above", 1024
+
+
+def shown_host(host: str) -> str:
+    """The address to print for a listening interface: loopback for 'every interface'."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::") else host
+
+
+def curl_example(host: str, port: int, auth: bool, model: str | None = None) -> str:
+    """A working request for the model the worker loaded."""
+    shown = shown_host(host)
+    key = ' -H "Authorization: Bearer $REGIONAL_KEY"' if auth else ""
+    prompt, size = example_prompt(model)
     body = f'{{"prompt": "{prompt}", "width": {size}, "height": {size}, "seed": 1}}'
     return (
         f"curl -s -X POST http://{shown}:{port}/v1/generations{key} -H 'Content-Type: application/json' "
@@ -82,6 +95,7 @@ def _announce_when_ready(
             w = workers[0]
             note = " (no GPU: a CPU model, it draws small, rough images)" if w.get("device") == "cpu" else ""
             print(f"\nworker ready: model {w.get('model')!r} on {w.get('device')}{note}", flush=True)
+            print(f"layout studio: http://{shown_host(host)}:{port}/studio/", flush=True)
             print(
                 f"API docs: http://{host}:{port}/docs\ntry:\n  {curl_example(host, port, auth, w.get('model'))}\n",
                 flush=True,

@@ -60,6 +60,14 @@ class ServiceCollector(Collector):
         for (backend, reason), count in sorted(rejections.items()):
             rejected.add_metric([backend, reason], count)
         yield rejected
+        webhooks = CounterMetricFamily(
+            "regional_webhook_deliveries",
+            "Webhook delivery attempts by outcome: delivered, failed (to be retried), given_up (the last).",
+            labels=["outcome"],
+        )
+        for outcome, count in sorted(self.store.webhook_outcome_counts().items()):
+            webhooks.add_metric([outcome], count)
+        yield webhooks
         durations = HistogramMetricFamily(
             "regional_stage_duration_seconds", "Time spent in each job stage.", labels=["stage"]
         )

@@ -14,7 +14,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.exceptions import ApiError
-from worker.exceptions import IdempotencyConflict, InvalidTransition
+from api.quotas import RateLimited
+from worker.exceptions import IdempotencyConflict, InvalidTransition, TooManyActiveJobs
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +23,9 @@ PROBLEM_JSON = "application/problem+json"
 STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                 405: "method_not_allowed", 406: "not_acceptable", 413: "body_too_large",
                 415: "unsupported_media_type", 429: "too_many_requests"}  # fmt: skip
+ACTIVE_JOBS_RETRY_AFTER_S = 5
+"""Retry-After of a submit refused for the key's concurrency limit: no one knows when a job will end, and a
+few seconds is short next to a generation."""
 
 
 def problem(
@@ -54,6 +58,16 @@ async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
     return problem(exc.status, exc.code, exc.detail, headers=headers, **exc.extra)
 
 
+async def _rate_limited(request: Request, exc: RateLimited) -> JSONResponse:
+    # the RateLimit headers are added by api.quotas.RateLimitHeaders, as on every rate-limited response
+    return problem(429, exc.code, exc.detail, headers={"Retry-After": str(exc.retry_after_s)})
+
+
+async def _too_many_active(request: Request, exc: TooManyActiveJobs) -> JSONResponse:
+    headers = {"Retry-After": str(ACTIVE_JOBS_RETRY_AFTER_S)}
+    return problem(429, exc.code, str(exc), headers=headers, active=exc.active, limit=exc.limit)
+
+
 async def _idempotency(request: Request, exc: IdempotencyConflict) -> JSONResponse:
     return problem(422, exc.code, str(exc))
 
@@ -82,6 +96,8 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
     app.add_exception_handler(ApiError, _api_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RateLimited, _rate_limited)  # type: ignore[arg-type]
+    app.add_exception_handler(TooManyActiveJobs, _too_many_active)  # type: ignore[arg-type]
     app.add_exception_handler(IdempotencyConflict, _idempotency)  # type: ignore[arg-type]
     app.add_exception_handler(InvalidTransition, _transition)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]

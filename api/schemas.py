@@ -12,6 +12,7 @@ from regional.layout import CanvasSide, Layout, Prompt
 from regional.raster import TOKEN_PX
 
 Status = Literal["queued", "running", "succeeded", "failed", "canceled"]
+WebhookEvent = Literal["running", "succeeded", "failed", "canceled"]
 Stage = Literal["planning", "sampling", "decoding", "saving"]
 
 StoredLayout = Annotated[SerializeAsAny[Layout], SkipValidation]
@@ -60,6 +61,18 @@ class GenerationCreate(BaseModel):
     double_inject_interval: int | None = Field(default=None, ge=1, description="Every k-th double block.")
     single_inject_interval: int | None = Field(default=None, ge=1, description="Every k-th single block.")
     planner: BackendName | None = Field(default=None, description="Planner backend for prompt jobs.")
+    webhook_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="An http(s) URL to POST this job's status changes to, signed as Standard Webhooks says "
+        "(secret: `GET /v1/webhooks/secret`). Public addresses only, unless the operator allows others.",
+    )
+    webhook_events: list[WebhookEvent] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=4,
+        description="Statuses to send (as `generation.<status>`); default: succeeded, failed, canceled.",
+    )
 
     @model_validator(mode="after")
     def _prompt_or_layout(self) -> GenerationCreate:
@@ -74,6 +87,8 @@ class GenerationCreate(BaseModel):
                     )
             if self.planner is not None:
                 raise ValueError("`planner` applies to prompt jobs only")
+        if self.webhook_events is not None and self.webhook_url is None:
+            raise ValueError("`webhook_events` needs a `webhook_url`")
         return self
 
 
@@ -125,6 +140,25 @@ class Links(BaseModel):
     layout_png: str
 
 
+class WebhookDelivery(BaseModel):
+    """One attempt to deliver a webhook message (the same ``webhook_id`` on every attempt of a message)."""
+
+    webhook_id: str
+    type: str
+    attempt: int
+    at: datetime
+    delivered: bool
+    status_code: int | None = None
+    error: str | None = None
+    next_attempt_in_s: float | None = None
+
+
+class WebhookOut(BaseModel):
+    url: str
+    events: list[WebhookEvent]
+    deliveries: list[WebhookDelivery] = Field(default_factory=list, description="Latest attempts, oldest first.")
+
+
 class GenerationOut(BaseModel):
     id: str
     object: Literal["generation"] = "generation"
@@ -140,6 +174,7 @@ class GenerationOut(BaseModel):
     outputs: list[Output] = Field(default_factory=list)
     error: ErrorInfo | None = None
     attempts: int = 0
+    webhook: WebhookOut | None = None
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -150,3 +185,48 @@ class GenerationOut(BaseModel):
 class GenerationList(BaseModel):
     data: list[GenerationOut]
     next_cursor: str | None = None
+
+
+class SamplingDefaultsOut(BaseModel):
+    """What a job gets for each sampling option it leaves unset, named as ``GenerationCreate`` names them
+    (``inject_steps`` is clipped to ``steps`` when only ``steps`` is given)."""
+
+    steps: int
+    guidance: float
+    base_ratio: float
+    inject_steps: int
+    double_inject_interval: int
+    single_inject_interval: int
+
+
+class ModelDefaults(BaseModel):
+    model: str = Field(description="A model that a live generation worker has loaded.")
+    device: str | None = None
+    defaults: SamplingDefaultsOut | None = Field(
+        description="Null when the model's kind cannot be told without loading it (its transformer's config "
+        "is not on the API's machine)."
+    )
+
+
+class Example(BaseModel):
+    """A request the loaded model draws well: a prompt and its canvas, and for the CPU models the layout."""
+
+    prompt: str
+    width: int
+    height: int
+    layout: Layout | None = None
+
+
+class DeploymentLimits(BaseModel):
+    max_side: int
+    max_steps: int
+    max_images: int
+    max_regions: int
+
+
+class DefaultsOut(BaseModel):
+    models: list[ModelDefaults] = Field(
+        description="The models of the live generation workers (empty while none is ready)."
+    )
+    example: Example
+    limits: DeploymentLimits

@@ -6,13 +6,16 @@ import contextlib
 import hashlib
 import logging
 import secrets
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
 
 from redis import Redis
 
+from api import webhooks
 from api.exceptions import ApiError, FieldError, NotFound
 from api.schemas import GenerationCreate, GenerationOut
 from api.settings import ApiSettings
@@ -27,6 +30,47 @@ MAX_IDEMPOTENCY_KEY_CHARS = 255
 """Longest ``Idempotency-Key`` accepted (and the shortest is one character)."""
 
 
+class RenderedJobs:
+    """Finished jobs' JSON as clients see it, kept per process up to ``max_bytes`` (least recently used
+    out first). A finished job's record never changes (every later write is fenced to a running attempt),
+    except the delivery attempts of its webhook: jobs with one are not kept. Listing, the heaviest read of
+    polling clients, then neither decodes nor renders the finished jobs of a page again."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes, self.size = max_bytes, 0
+        self._items: OrderedDict[tuple[str, str, str], bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    FIELDS = ("id", "status", "t_finished", "webhook")
+    """What ``key`` reads of a record."""
+
+    @staticmethod
+    def key(head: dict[str, str], base_url: str) -> tuple[str, str, str] | None:
+        """The cache key of a record (its ``FIELDS`` as stored text), None while it may still change."""
+        if head["status"] not in TERMINAL or "webhook" in head:
+            return None
+        return head["id"], head.get("t_finished", ""), base_url
+
+    def get(self, key: tuple[str, str, str]) -> bytes | None:
+        with self._lock:
+            rendered = self._items.get(key)
+            if rendered is not None:
+                self._items.move_to_end(key)
+            return rendered
+
+    def put(self, key: tuple[str, str, str], rendered: bytes) -> None:
+        if len(rendered) > self.max_bytes // 16:
+            return  # a layout with large masks: not worth crowding the others out
+        with self._lock:
+            if key in self._items:
+                return
+            self._items[key] = rendered
+            self.size += len(rendered)
+            while self.size > self.max_bytes:
+                _, dropped = self._items.popitem(last=False)
+                self.size -= len(dropped)
+
+
 def _iso(ts: float | None) -> datetime | None:
     return None if ts is None else datetime.fromtimestamp(ts, tz=UTC)
 
@@ -36,11 +80,15 @@ def _span(start: float | None, end: float | None) -> float | None:
 
 
 class GenerationService:
-    def __init__(self, redis: Redis, settings: ApiSettings) -> None:
+    def __init__(
+        self, redis: Redis, settings: ApiSettings, webhook_settings: webhooks.WebhookSettings | None = None
+    ) -> None:
         self.redis = redis
         self.settings = settings
+        self.webhook_settings = webhook_settings or webhooks.WebhookSettings()
         self.keys = Keys(settings.namespace)
         self.store = JobStore(redis, settings.namespace, settings.job_ttl_s)
+        self.rendered = RenderedJobs(max_bytes=32 * 1024 * 1024)
 
     # -- submit ------------------------------------------------------------------------------------------
     def check_limits(self, body: GenerationCreate) -> None:
@@ -58,17 +106,31 @@ class GenerationService:
             if value is not None and value > s.max_side:
                 field = f"layout.{name}" if body.layout else name
                 raise FieldError(field, f"{value} px is more than the limit of {s.max_side}")
+        if body.webhook_url is not None:
+            try:
+                webhooks.check_url(body.webhook_url, self.webhook_settings.allow_private)
+            except webhooks.UnsafeTarget as exc:
+                raise FieldError("webhook_url", str(exc)) from None
 
     def submit(
-        self, owner: str, body: GenerationCreate, idempotency_key: str | None
+        self,
+        owner: str,
+        body: GenerationCreate,
+        idempotency_key: str | None,
+        max_active: int = 0,
+        base_url: str = "",
     ) -> tuple[dict[str, Any], bool]:
-        """Create and enqueue a job. Returns (record, created); created is False for an idempotent replay."""
+        """Create and enqueue a job. Returns (record, created); created is False for an idempotent replay.
+        ``max_active`` > 0: ``TooManyActiveJobs`` when the owner has that many jobs queued or running.
+        ``base_url``: where the client reached the API, for the links in the job's webhooks."""
         self.check_limits(body)
         body_hash = hashlib.sha256(body.model_dump_json(exclude_unset=True).encode()).hexdigest()
         generation_id = "gen_" + uuid.uuid4().hex
         stage = PLAN if body.layout is None else GENERATE
         seed = body.seed if body.seed is not None else secrets.randbelow(2**32)
-        parameters = body.model_dump(exclude={"prompt", "layout", "planner", "width", "height"})
+        parameters = body.model_dump(
+            exclude={"prompt", "layout", "planner", "width", "height", "webhook_url", "webhook_events"}
+        )
         parameters["seed"] = seed
         fields: dict[str, Any] = {
             "request": {
@@ -85,6 +147,10 @@ class GenerationService:
         }
         if body.layout is not None:
             fields["layout"] = body.layout.model_dump(mode="json", exclude_none=True)
+        if body.webhook_url is not None:
+            events = body.webhook_events or list(webhooks.DEFAULT_EVENTS)
+            fields["webhook"] = {"url": body.webhook_url, "events": sorted(set(events), key=events.index)}
+            fields["base_url"] = base_url
         if idempotency_key is not None and not 1 <= len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_CHARS:
             raise ApiError(
                 400,
@@ -92,7 +158,7 @@ class GenerationService:
                 f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} characters",
             )
         idem = (idempotency_key, body_hash) if idempotency_key else None
-        generation_id, created = self.store.create(generation_id, owner, fields, idem)
+        generation_id, created = self.store.create(generation_id, owner, fields, idem, max_active)
         if created:
             try:
                 queues.enqueue_stage(self.redis, self.settings, generation_id, stage)
@@ -117,13 +183,25 @@ class GenerationService:
             raise NotFound()
         return record
 
-    def list(
-        self, owner: str, status: str | None, cursor: str | None, limit: int
-    ) -> tuple[list[dict], str | None]:
+    def list_rendered(
+        self, owner: str, status: str | None, cursor: str | None, limit: int, base_url: str
+    ) -> tuple[list[bytes], str | None]:
+        """A page of the owner's jobs as JSON (each as ``view`` renders it), and the next cursor. The page's
+        heads come first (a few fields); only the jobs not already rendered are read whole."""
         try:
-            return self.store.list(owner, status, cursor, limit)
+            heads, next_cursor = self.store.list(owner, status, cursor, limit, fields=RenderedJobs.FIELDS)
         except ValueError as exc:
             raise ApiError(400, "invalid_cursor", "the cursor is not one this API returned") from exc
+        keys = [RenderedJobs.key(head, base_url) for head in heads]
+        page: list[bytes | None] = [None if key is None else self.rendered.get(key) for key in keys]
+        missing = [i for i, rendered in enumerate(page) if rendered is None]
+        records = self.store.get_many([heads[i]["id"] for i in missing])
+        found = [(i, r) for i, r in zip(missing, records, strict=True) if r is not None]  # gone meanwhile
+        for (i, _), view in zip(found, self.views([r for _, r in found], base_url), strict=True):
+            page[i] = view.model_dump_json().encode()
+            if keys[i] is not None:
+                self.rendered.put(keys[i], page[i])
+        return [rendered for rendered in page if rendered is not None], next_cursor
 
     # -- cancel ------------------------------------------------------------------------------------------
     def cancel(self, owner: str, generation_id: str) -> dict[str, Any]:
@@ -151,13 +229,20 @@ class GenerationService:
         position_of = {r["id"]: p for r, p in zip(queued, positions, strict=True)}
         active = [r["id"] for r in records if r["status"] in ACTIVE]
         cancel_flags = dict(zip(active, self.store.cancels_requested(active), strict=True))
+        hooked = [r["id"] for r in records if r.get("webhook")]
+        deliveries = dict(zip(hooked, self.store.webhook_attempts(hooked), strict=True))
         return [
-            self._view(r, base_url, position_of.get(r["id"]), cancel_flags.get(r["id"], False))
+            self._view(r, base_url, position_of.get(r["id"]), cancel_flags.get(r["id"], False), deliveries)
             for r in records
         ]
 
     def _view(
-        self, record: dict[str, Any], base_url: str, queue_position: int | None, cancel_requested: bool
+        self,
+        record: dict[str, Any],
+        base_url: str,
+        queue_position: int | None,
+        cancel_requested: bool,
+        deliveries: dict[str, list[dict[str, Any]]],
     ) -> GenerationOut:
         gid = record["id"]
         base = f"{base_url.rstrip('/')}/v1/generations/{gid}"
@@ -181,6 +266,7 @@ class GenerationService:
             outputs=outputs,
             error=record.get("error"),
             attempts=record.get("attempts", 0),
+            webhook={**record["webhook"], "deliveries": deliveries[gid]} if record.get("webhook") else None,
             created_at=_iso(record["t_created"]),
             started_at=_iso(started),
             finished_at=_iso(record.get("t_finished")),

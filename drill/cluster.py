@@ -72,6 +72,9 @@ class Cluster:
             REGIONAL_REAPER_INTERVAL_S=str(reaper_interval_s),
             REGIONAL_REDIS_RETRY_S=str(redis_retry_s),
             REGIONAL_MAX_STEPS="2000",
+            # the limiter stays on, so its cost is in the load figures; the load is far under its quota
+            REGIONAL_RATE_LIMIT_PER_MINUTE="100000000",
+            REGIONAL_MAX_ACTIVE_JOBS="0",  # the drills queue many jobs under one key at once
             HF_HUB_OFFLINE="1",
             TRANSFORMERS_OFFLINE="1",
             TOKENIZERS_PARALLELISM="false",

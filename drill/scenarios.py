@@ -259,9 +259,29 @@ def redis_outage(cluster: Cluster, outage_s: float, jobs: int = 6, steps: int = 
 
 
 # -- load -----------------------------------------------------------------------------------------------
-async def _load(url: str, headers: dict[str, str], clients: int, seconds: float) -> dict[str, Any]:
-    latencies: list[float] = []
-    errors = {"5xx": 0, "other": 0}
+LOAD_ROUNDS = 4
+"""The load drill measures each target in this many slices, taking turns (the order rotated each round), so
+that a slow spell of the machine (2 shared cores) weighs on all three alike, not on whichever ran then."""
+
+
+@dataclass
+class _Tally:
+    latencies: list[float] = field(default_factory=list)
+    elapsed: float = 0.0
+    errors: dict[str, int] = field(default_factory=lambda: {"5xx": 0, "other": 0})
+
+    def summary(self) -> dict[str, Any]:
+        latencies = sorted(self.latencies)
+        return {
+            "requests": len(latencies),
+            "per_s": round(len(latencies) / self.elapsed, 1) if self.elapsed else 0.0,
+            "p50_ms": round(1000 * latencies[len(latencies) // 2], 1) if latencies else None,
+            "p99_ms": round(1000 * latencies[int(len(latencies) * 0.99)], 1) if latencies else None,
+            **self.errors,
+        }
+
+
+async def _load(url: str, headers: dict[str, str], clients: int, seconds: float, tally: _Tally) -> None:
     stop_at = time.monotonic() + seconds
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(headers=headers, timeout=30, limits=limits) as client:
@@ -272,30 +292,23 @@ async def _load(url: str, headers: dict[str, str], clients: int, seconds: float)
                 try:
                     response = await client.get(url)
                 except httpx.HTTPError:
-                    errors["other"] += 1
+                    tally.errors["other"] += 1
                     continue
-                latencies.append(time.monotonic() - started)
+                tally.latencies.append(time.monotonic() - started)
                 if response.status_code >= 500:
-                    errors["5xx"] += 1
+                    tally.errors["5xx"] += 1
                 elif response.status_code != 200:
-                    errors["other"] += 1
+                    tally.errors["other"] += 1
 
         began = time.monotonic()
         await asyncio.gather(*(one_client() for _ in range(clients)))
-        elapsed = time.monotonic() - began
-    latencies.sort()
-    return {
-        "requests": len(latencies),
-        "per_s": round(len(latencies) / elapsed, 1),
-        "p50_ms": round(1000 * latencies[len(latencies) // 2], 1) if latencies else None,
-        "p99_ms": round(1000 * latencies[int(len(latencies) * 0.99)], 1) if latencies else None,
-        **errors,
-    }
+        tally.elapsed += time.monotonic() - began
 
 
 def load(cluster: Cluster, clients: int, seconds: float) -> Outcome:
     """Status reads and listing under ``clients`` concurrent clients, beside a minimal FastAPI endpoint
-    that reads one Redis hash (the machine's limit), each measured the same way, one after the other."""
+    that reads one Redis hash (the machine's limit), each measured the same way, taking turns
+    (``LOAD_ROUNDS``)."""
     import sys
 
     outcome = Outcome("load")
@@ -325,9 +338,13 @@ def load(cluster: Cluster, clients: int, seconds: float) -> Outcome:
         "status_read": (f"{cluster.base_url}/v1/generations/{ids[0]}", auth),
         "list": (f"{cluster.base_url}/v1/generations?limit=20", auth),
     }
-    results = {
-        name: asyncio.run(_load(url, headers, clients, seconds)) for name, (url, headers) in targets.items()
-    }
+    tallies = {name: _Tally() for name in targets}
+    names = list(targets)
+    for round_index in range(LOAD_ROUNDS):
+        for name in names[round_index % len(names) :] + names[: round_index % len(names)]:
+            url, headers = targets[name]
+            asyncio.run(_load(url, headers, clients, seconds / LOAD_ROUNDS, tallies[name]))
+    results = {name: tally.summary() for name, tally in tallies.items()}
     base = results["minimal_endpoint"]
     outcome.figures.update(clients=clients, seconds=seconds, **results)
     for name in ("status_read", "list"):

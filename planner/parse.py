@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from planner.lexicon import (
     BODY_PARTS,
@@ -71,6 +72,16 @@ POSITION_PATTERN = re.compile(
     r"part|third|area))?(?: of (?:the )?(?:image|picture|photo|frame|canvas|scene|composition))?(?! of)\b"
 )
 """Absolute positions ("on the left", "in the top right corner", "in the background")."""
+
+POSITION_NAMES = {
+    "centre": "center",
+    "middle": "center",
+    "distance": "background",
+    "back": "background",
+    "front": "foreground",
+}
+"""Other words for a position in ``POSITION_PATTERN``: "the middle" is the center, "the back" the
+background."""
 
 DANGLING_POSITION = re.compile(r"\b(above|overhead|up high|below|beneath|underneath)(?=\s*(?:[,.;]|$))")
 """A relation word with no object after it ("northern lights above"): an absolute position, top or bottom."""
@@ -218,124 +229,197 @@ def _cut_predicate(words: list[str]) -> tuple[list[str], list[str]]:
     return words, []
 
 
+PRONOUNS = {"it", "them", "they", "each", "other", "another", "itself"}
+"""Words that open a phrase naming nothing new: no noun phrase is read from it."""
+
+DEFINITE_DETERMINERS = {"the", "this", "that", "these", "those", "his", "her", "their", "its", "my", "our"}
+"""Determiners that point at one particular object: a single object's phrase keeps its own ("the cat")."""
+
+VAGUE_COUNTS = {"some", "many", "several", "few", "multiple"}
+"""Number words that give a rough count, not a stated one."""
+
+
+class _Quantity(NamedTuple):
+    """The count words at the start of a noun phrase ("the two", "a pair of", "12")."""
+
+    count: int
+    counted: bool
+    """The number was stated ("three", "a pair of"), not rough ("several") or absent."""
+    determiner: str | None
+    start: int
+    """Index of the first word after the count words."""
+
+
 def read_noun_phrase(text: str) -> NounPhrase | None:
     """Read one noun phrase, or None when the text names no object or setting."""
-    text = STYLE_OF.sub("", FILLER.sub("", text.strip(" ,.;:'\""))).strip()
-    words = [w for w in re.findall(r"[a-z0-9][a-z0-9'-]*", text) if w not in {"'s"}]
-    words, predicate = _cut_predicate(words)
-    while words and words[0] in LEADING_PARTICLES:
-        words = words[1:]
-    while len(words) > 1 and words[-1] in TRAILING_ADVERBS:
-        words = words[:-1]
-    if not words or words[0] in {"it", "them", "they", "each", "other", "another", "itself"}:
+    # 1. Words: framing and filler cut off, the predicate ("sitting quietly") set apart.
+    text, words, predicate = _phrase_words(text)
+    if not words or words[0] in PRONOUNS:
         return None
-    count, counted, start = 1, False, 0
-    determiner = None
-    # 1. Count and determiner: "three", "a pair of", "a group of", "12", "the two".
-    while start < len(words):
-        word = words[start]
-        if word in {"the", "this", "that", "these", "those", "his", "her", "their", "its", "my", "our"}:
-            determiner = determiner or word
-            start += 1
-        elif word in NUMBER_WORDS and start + 1 < len(words):
-            value = NUMBER_WORDS[word]
-            if word in {"a", "an"}:
-                determiner = determiner or word
-            else:
-                count, counted = value, word not in {"some", "many", "several", "few", "multiple"}
-                if word in {"few", "several", "many", "some", "multiple"}:
-                    count, counted = value, False
-            start += 1
-        elif _NUMBER_RE.match(word) and start + 1 < len(words):
-            count, counted = int(word), True
-            start += 1
-        elif word == "of" or word in COLLECTIVES and start + 1 < len(words) and words[start + 1] == "of":
-            if word in COLLECTIVES:
-                if word in {"pair", "couple"}:
-                    count, counted = 2, True
-                elif not counted:
-                    count = 3
-            start += 1
-        else:
-            break
-    body = words[start:]
+    # 2. Count and determiner: "three", "a pair of", "a group of", "12", "the two".
+    quantity = _read_quantity(words)
+    body = words[quantity.start :]
     if not body:
         return None
-    # 2. "a plate of cookies": the container is the object, the rest describes it.
-    of_tail: list[str] = []
-    if "of" in body:
-        of_at = body.index("of")
-        if of_at > 0 and singular(body[of_at - 1]) in CONTAINERS:
-            body, of_tail = body[:of_at], body[of_at:]
-    # 3. Head noun, possibly a compound ("teddy bear", "fire hydrant").
-    head_word = body[-1]
-    last_two = " ".join(body[-2:])
-    singular_last_two = " ".join([*body[-2:-1], singular(head_word)])
-    if singular_last_two in COMPOUND_HEADS:
-        key, noun_words = COMPOUND_HEADS[singular_last_two], body[-2:]
-    elif last_two in COMPOUND_HEADS:
-        key, noun_words = COMPOUND_HEADS[last_two], body[-2:]
-    else:
-        key, noun_words = singular(head_word), body[-1:]
+    # 3. "a plate of cookies": the container is the object, the rest describes it.
+    body, of_tail = _split_container(body)
+    # 4. Head noun, possibly a compound ("teddy bear", "fire hydrant"), and what kind of thing it names.
+    key, noun_words = _head_noun(body)
     attributes = body[: len(body) - len(noun_words)]
-    head = singular(head_word)
-    setting = " ".join(words)
-    if key not in OBJECT_SHAPES and (head in NON_OBJECTS or head in SCENES and not attributes):
-        if head in SCENES:
-            return NounPhrase(setting, head, 1, False, setting, setting, scene=True)
+    head = singular(body[-1])
+    kind = _kind_of(head, key, quantity, words[0])
+    if kind is None:
         return None
-    if head in SCENES and key not in OBJECT_SHAPES:
-        return NounPhrase(setting, head, 1, False, setting, setting, scene=True)
-    if (
-        head in MASS_NOUNS
-        and key not in OBJECT_SHAPES
-        and not counted
-        and count == 1
-        and not determiner
-        and words[0] not in NUMBER_WORDS
-    ):
-        return NounPhrase(setting, head, 1, False, setting, setting, mass=True)
-    if not re.match(r"[a-z]", head) or head in DETERMINERS or head in NUMBER_WORDS:
-        return None
-    plural = (
-        is_plural(head_word)
-        and head_word not in UNCOUNTABLE_S
-        and " ".join(noun_words) not in PLURAL_NAMES
-        and not (words[0] in {"a", "an", "one", "this", "that"} and count == 1)
-    )
-    numbered = counted and count > 1  # "one dog" often means one of those named before
-    if plural and not counted and count == 1:
-        count = 3 if OBJECT_SHAPES.get(key, (1, 0.3, "any"))[1] <= 0.2 else 2
-    elif not plural and count == 1:
-        counted = True  # "a cat", "the cat": exactly one
-    count = max(1, min(count, MAX_INSTANCES))
-    # 4. The per-instance phrase keeps the prompt's article and attributes.
-    singular_words = [*noun_words[:-1], singular(noun_words[-1])] if count > 1 or plural else noun_words
-    core = " ".join([*attributes, *singular_words])
-    if count == 1 and determiner and not plural:
-        article = determiner
-    elif count == 1 and words[0] in {"a", "an", "one"}:
-        article = words[0] if words[0] != "one" else article_for(core)
-    elif count == 1 and not plural and start == 0:
-        article = ""  # "earth", "northern lights", "snow white": the prompt gave no article, invent none
-    else:
-        article = article_for(core)
+    if kind != "object":
+        setting = " ".join(words)
+        return NounPhrase(
+            setting, head, 1, False, setting, setting, scene=kind == "scene", mass=kind == "mass"
+        )
+    # 5. How many instances.
+    plural = _written_plural(noun_words, words[0], quantity.count)
+    count, counted = _instance_count(quantity, plural, key)
+    # 6. The per-instance phrase keeps the prompt's article and attributes.
+    core = " ".join([*attributes, *(_singular_noun(noun_words) if count > 1 or plural else noun_words)])
+    article = _article(core, words[0], quantity, count, plural)
     phrase = " ".join(w for w in [article, core, *of_tail] if w).replace("-and-", " and ")
-    prompt = " ".join([phrase, *predicate]).strip()
-    size = 1.0
-    for attribute in attributes:
-        size *= SIZE_WORDS.get(attribute, 1.0)
     return NounPhrase(
         text=text,
         head=key,
         count=count,
         counted=counted,
         phrase=phrase,
-        prompt=prompt,
-        size=size,
-        numbered=numbered,
+        prompt=" ".join([phrase, *predicate]).strip(),
+        size=_size_of(attributes),
+        numbered=quantity.counted and quantity.count > 1,  # "one dog" often means one of those named before
         tidy=not any(_untidy(word) for word in attributes),
     )
+
+
+def _phrase_words(text: str) -> tuple[str, list[str], list[str]]:
+    """(text, words, predicate) of a noun phrase: framing ("a photo of") and filler ("there is") cut off, the
+    predicate set apart, leading particles and trailing adverbs dropped from the words."""
+    text = STYLE_OF.sub("", FILLER.sub("", text.strip(" ,.;:'\""))).strip()
+    words, predicate = _cut_predicate(re.findall(r"[a-z0-9][a-z0-9'-]*", text))
+    while words and words[0] in LEADING_PARTICLES:
+        words = words[1:]
+    while len(words) > 1 and words[-1] in TRAILING_ADVERBS:
+        words = words[:-1]
+    return text, words, predicate
+
+
+def _read_quantity(words: list[str]) -> _Quantity:
+    """The count words at the start of ``words``; a number that is the last word is left to be the noun."""
+    count, counted, start = 1, False, 0
+    determiner = None
+    while start < len(words):
+        word = words[start]
+        if word in DEFINITE_DETERMINERS:
+            determiner = determiner or word
+        elif word in NUMBER_WORDS and start + 1 < len(words):
+            if word in {"a", "an"}:
+                determiner = determiner or word
+            else:
+                count, counted = NUMBER_WORDS[word], word not in VAGUE_COUNTS
+        elif _NUMBER_RE.match(word) and start + 1 < len(words):
+            count, counted = int(word), True
+        elif word == "of" or word in COLLECTIVES and start + 1 < len(words) and words[start + 1] == "of":
+            if word in {"pair", "couple"}:
+                count, counted = 2, True
+            elif word in COLLECTIVES and not counted:
+                count = 3  # "a group of"
+        else:
+            break
+        start += 1
+    return _Quantity(count, counted, determiner, start)
+
+
+def _split_container(body: list[str]) -> tuple[list[str], list[str]]:
+    """(container words, "of ..." tail) for "a plate of cookies"; (body, []) when no container leads."""
+    if "of" in body:
+        of_at = body.index("of")
+        if of_at > 0 and singular(body[of_at - 1]) in CONTAINERS:
+            return body[:of_at], body[of_at:]
+    return body, []
+
+
+def _head_noun(body: list[str]) -> tuple[str, list[str]]:
+    """(lexicon key, the noun's words) of the phrase's head: the last word, or a compound of the last two."""
+    head_word = body[-1]
+    last_two = " ".join(body[-2:])
+    singular_last_two = " ".join([*body[-2:-1], singular(head_word)])
+    if singular_last_two in COMPOUND_HEADS:
+        return COMPOUND_HEADS[singular_last_two], body[-2:]
+    if last_two in COMPOUND_HEADS:
+        return COMPOUND_HEADS[last_two], body[-2:]
+    return singular(head_word), body[-1:]
+
+
+def _kind_of(head: str, key: str, quantity: _Quantity, first_word: str) -> str | None:
+    """What the phrase names: "object"; "scene" (a setting); "mass" (uncounted stuff such as "rice", which
+    describes an object rather than getting a box); None for a word that names nothing to draw."""
+    if key not in OBJECT_SHAPES and head in SCENES:
+        return "scene"
+    if key not in OBJECT_SHAPES and head in NON_OBJECTS:
+        return None
+    if (
+        head in MASS_NOUNS
+        and key not in OBJECT_SHAPES
+        and not quantity.counted
+        and quantity.count == 1
+        and not quantity.determiner
+        and first_word not in NUMBER_WORDS
+    ):
+        return "mass"
+    if not re.match(r"[a-z]", head) or head in DETERMINERS or head in NUMBER_WORDS:
+        return None
+    return "object"
+
+
+def _written_plural(noun_words: list[str], first_word: str, count: int) -> bool:
+    """Whether the noun is written as a plural of several things: not "news", "northern lights", "a sheep"."""
+    head_word = noun_words[-1]
+    return (
+        is_plural(head_word)
+        and head_word not in UNCOUNTABLE_S
+        and " ".join(noun_words) not in PLURAL_NAMES
+        and not (first_word in {"a", "an", "one", "this", "that"} and count == 1)
+    )
+
+
+def _instance_count(quantity: _Quantity, plural: bool, key: str) -> tuple[int, bool]:
+    """(instances, whether that number is certain): a bare plural stands for two, or three of a small thing;
+    a singular for exactly one; never more than ``MAX_INSTANCES``."""
+    count, counted = quantity.count, quantity.counted
+    if plural and not counted and count == 1:
+        count = 3 if OBJECT_SHAPES.get(key, DEFAULT_SHAPE).height <= 0.2 else 2
+    elif not plural and count == 1:
+        counted = True  # "a cat", "the cat": exactly one
+    return max(1, min(count, MAX_INSTANCES)), counted
+
+
+def _singular_noun(noun_words: list[str]) -> list[str]:
+    """The noun's words with the last one in the singular ("teddy bears" -> "teddy bear")."""
+    return [*noun_words[:-1], singular(noun_words[-1])]
+
+
+def _article(core: str, first_word: str, quantity: _Quantity, count: int, plural: bool) -> str:
+    """The article of one instance's phrase: the prompt's own for a single object, none when the prompt gave
+    none ("earth", "snow white"), else "a" or "an"."""
+    if count == 1 and quantity.determiner and not plural:
+        return quantity.determiner
+    if count == 1 and first_word in {"a", "an", "one"}:
+        return first_word if first_word != "one" else article_for(core)
+    if count == 1 and not plural and quantity.start == 0:
+        return ""
+    return article_for(core)
+
+
+def _size_of(attributes: list[str]) -> float:
+    """The size factor of the phrase's size words ("tiny", "huge"), 1 without any."""
+    size = 1.0
+    for attribute in attributes:
+        size *= SIZE_WORDS.get(attribute, 1.0)
+    return size
 
 
 def _untidy(word: str) -> bool:
@@ -366,21 +450,31 @@ def _find_negations(text: str) -> tuple[str, list[str]]:
     return " ".join(remaining.split()), negatives
 
 
+Marker = tuple[int, int, str, str]
+"""(start, end, kind, value) of a marker found in the text: a position, relation, verb or separator."""
+
+
 def _tokenise(text: str) -> list[tuple[str, str]]:
-    """Split text into ("np", text), ("rel", kind), ("pos", name), ("sep", ",") items."""
-    markers: list[tuple[int, int, str, str]] = []
+    """Split text into ("np", text), ("rel", kind), ("pos", name), ("verb", verb), ("sep", ",") items.
+
+    Markers are found in order of precedence: positions, then relations, then verbs, each only where no
+    earlier marker is; then separators outside them. The text between markers is read as noun phrases."""
+    markers = _position_markers(text)
+    markers += _relation_markers(text, markers)
+    markers += _verb_markers(text, markers)
+    markers += _separator_markers(text, markers)
+    return _items(text, markers)
+
+
+def _position_markers(text: str) -> list[Marker]:
+    """Absolute positions ("on the left", "in the top right corner": "right", and "top" too), and relation
+    words with nothing after them ("northern lights above": top)."""
+    markers: list[Marker] = []
     for match in POSITION_PATTERN.finditer(text):
         if re.match(r"\s*(?:(?:side|hand side|corner|edge|half|part)\s+)?of\b", text[match.end() :]):
             continue  # "on the left side of X" is a relation, not a position
         qualifier, where = match.group(1), match.group(2)
-        name = {
-            "centre": "center",
-            "middle": "center",
-            "distance": "background",
-            "back": "background",
-            "front": "foreground",
-        }.get(where, where)
-        markers.append((match.start(), match.end(), "pos", name))
+        markers.append((match.start(), match.end(), "pos", POSITION_NAMES.get(where, where)))
         if qualifier in {"top", "upper", "bottom", "lower"}:
             markers.append(
                 (match.start(), match.start(), "pos", "top" if qualifier in {"top", "upper"} else "bottom")
@@ -388,33 +482,55 @@ def _tokenise(text: str) -> list[tuple[str, str]]:
     for match in DANGLING_POSITION.finditer(text):
         where = "bottom" if match.group(1) in {"below", "beneath", "underneath"} else "top"
         markers.append((match.start(), match.end(), "pos", where))
-    taken = [(s, e) for s, e, _, _ in markers]
+    return markers
+
+
+def _relation_markers(text: str, markers: list[Marker]) -> list[Marker]:
+    """Relation phrases ("to the left of", "on top of") clear of ``markers`` and of each other, earlier
+    patterns of ``RELATION_PATTERNS`` first."""
+    found: list[Marker] = []
     for pattern, kind in RELATION_PATTERNS:
         for match in re.finditer(rf"\b(?:{pattern})\b", text):
-            if any(s < match.end() and match.start() < e or s == e == match.start() for s, e in taken):
-                continue
-            markers.append((match.start(), match.end(), "rel", kind))
-            taken.append((match.start(), match.end()))
+            start, end = match.span()
+            if not any(s < end and start < e or s == e == start for s, e, _, _ in [*markers, *found]):
+                found.append((start, end, "rel", kind))
+    return found
+
+
+def _verb_markers(text: str, markers: list[Marker]) -> list[Marker]:
+    """Verbs before their object ("riding a horse", "holding umbrella"), in their base form, where no marker
+    starts; nouns in -ing ("a building") are not verbs."""
     verbs = "|".join(VERB_FORMS)
     holds = "|".join(HOLD_VERBS)
+    found: list[Marker] = []
     for match in re.finditer(
         rf"\b([a-z]{{3,}}ing|{verbs})\b(?=\s+(?:a|an|the|his|her|their|its|\d+|[a-z]+s)\b)"
         rf"|\b({holds})\b(?=\s+[a-z])",
         text,
     ):
-        found = match.group(1) or match.group(2)
-        word = VERB_FORMS.get(found, found)
-        if word in ING_NOUNS or any(s <= match.start() < e for s, e in taken):
+        written = match.group(1) or match.group(2)
+        verb = VERB_FORMS.get(written, written)
+        if verb in ING_NOUNS or any(s <= match.start() < e for s, e, _, _ in [*markers, *found]):
             continue
-        markers.append((match.start(), match.end(), "verb", word))
-        taken.append((match.start(), match.end()))
-    for match in re.finditer(r"[,.;:]|(?<!-)\b(?:and|while|whereas|plus|then)\b(?!-)", text):
-        if not any(s <= match.start() < e for s, e in taken):
-            markers.append((match.start(), match.end(), "sep", match.group(0)))
-    markers.sort(key=lambda m: (m[0], m[1]))
+        found.append((match.start(), match.end(), "verb", verb))
+    return found
+
+
+def _separator_markers(text: str, markers: list[Marker]) -> list[Marker]:
+    """Punctuation and joining words ("and", "while", "then") outside ``markers``; not inside
+    "black-and-white"."""
+    return [
+        (match.start(), match.end(), "sep", match.group(0))
+        for match in re.finditer(r"[,.;:]|(?<!-)\b(?:and|while|whereas|plus|then)\b(?!-)", text)
+        if not any(s <= match.start() < e for s, e, _, _ in markers)
+    ]
+
+
+def _items(text: str, markers: list[Marker]) -> list[tuple[str, str]]:
+    """The markers in text order as (kind, value) items, the text between them as ("np", text) items."""
     items: list[tuple[str, str]] = []
     cursor = 0
-    for start, end, kind, value in markers:
+    for start, end, kind, value in sorted(markers, key=lambda m: (m[0], m[1])):
         if text[cursor:start].strip():
             items.append(("np", text[cursor:start]))
         items.append((kind, value))
@@ -485,181 +601,320 @@ def _names_object(text: str) -> bool:
 
 def parse_prompt(prompt: str) -> Scene:
     """Read ``prompt`` into a ``Scene``."""
-    lowered = " ".join(prompt.lower().replace("’", "'").split())
+    # 1. Lower-case the prompt and cut out its negations ("without birds").
+    lowered = _flat(prompt.lower())
     remaining, negatives = _find_negations(lowered)
-    readable = COORDINATED_COLOURS.sub(r"\1-and-", CLAUSE_GLUE.sub("", _content(remaining)))
-    readable = PART_OF_THING.sub("", LIGHT_AND_WEATHER.sub("", readable))  # light and weather: context
-    items = _tokenise(POSSESSIVE_PART.sub(r"\1", readable))
-    objects: list[NounPhrase] = []
-    relations: list[Relation] = []
-    settings: list[str] = []
-    group: list[int] = []  # the current subjects: noun phrases since the last relation, joined by "and"
-    group_is_target = False  # the subjects are the last relation's target ("a cat on a mat left of ...")
-    pending: str | None = None  # a relation waiting for its target
-    pending_positions: set[str] = set()
-    between_targets: list[int] = []
-    owners: list[int] = []  # "a cake with candles": the cake, which a later "on a table" places
-    list_owners: list[int] = []  # "a desk with a monitor, a keyboard and a mug": the desk, for the whole list
-    last_was_np = placed = False
+    # 2. Split what names objects into noun phrases and markers (relations, positions, verbs, separators).
+    items = _tokenise(_object_text(remaining))
+    # 3. Read the items left to right into objects, relations and settings.
+    reader = _CaptionReader(items)
     for kind, value in items:
-        if kind == "sep":
-            owners = []
-            if value in {".", ";"}:
-                group, pending, pending_positions, list_owners = [], None, set(), []
-            elif value == "," and pending is None:
-                group = [] if last_was_np else group
-            last_was_np = False
-            continue
-        if kind == "pos":
-            implied = value == "sky"  # "kites in the sky": high up, though not a stated side
-            value = "top" if implied else value
-            if group and last_was_np or group and pending is None and not pending_positions:
-                for index in group:
-                    objects[index].positions.add(value)
-                    if implied:
-                        objects[index].loose_positions.add(value)
-                placed = True  # "a house in the background and a horse": the horse starts a new group
-            else:
-                pending_positions.add(value)
-            continue
-        if kind == "verb":
-            if group and last_was_np:
-                pending = f"verb:{value}"
-            last_was_np = False
-            continue
-        if kind == "rel":
-            if pending == "between" and value == "next":
-                continue
-            pending = value
-            if last_was_np and group and objects[group[-1]].scene:
-                group = [i for i in group if not objects[i].scene]
-            last_was_np = False
-            continue
-        phrase = read_noun_phrase(value)
-        if phrase is None:
-            if pending and re.search(r"\b(?:it|them)\b", value) and group:
-                # "a table with a vase on it": "it" is the object mentioned before the subject.
-                plural = re.search(r"\bthem\b", value) is not None
-                candidates = [i for i in range(len(objects)) if i not in group and not objects[i].scene]
-                # "it" names one object, "them" several
-                earlier = [i for i in candidates if (objects[i].count > 1) == plural] or candidates
-                if earlier:
-                    for subject in group:
-                        relations.append(Relation(subject, _normalise(pending), earlier[-1]))
-            pending = None  # "pine trees on both sides, a rainbow": "sides" is no object, the relation ends
-            last_was_np = False
-            continue
-        if pending == "on" and phrase.head in GROUND_SURFACES and phrase.count == 1:
-            phrase.scene = True  # "riding a horse on the moon": the surface is the setting
-        if phrase.mass:  # "a plate with rice": part of the plate's description, not a region of its own
-            if group:
-                owner = objects[group[-1]]
-                owner.prompt = (
-                    f"{owner.prompt}, {phrase.text}" if owner.prompt.count(",") < 4 else owner.prompt
-                )
-            last_was_np = False
-            continue
-        if phrase.scene:
-            settings.append(phrase.text)
-            if pending in {"in", "on", "at", None, "with", "above", "below", "front", "behind", "next"}:
-                pending = None if pending != "with" else "with_scene"
-            last_was_np = True
-            continue
-        whole = _whole_of(phrase, objects, settings)
-        if whole == SETTING:  # "a full moon above the trees" of a forest: high in the picture
-            where = {"above": "top", "below": "bottom"}.get(pending or "")
-            for subject in group if where else []:
-                objects[subject].positions.add(where)
-            pending, last_was_np = None, True
-            continue
-        earlier = [i for i, o in enumerate(objects) if o.head == phrase.head and not o.scene]
-        if whole is not None:
-            index = whole  # "the buildings" of "a city skyline"
-        elif earlier and re.match(r"(?:the|that|this|these|those|both)\b", phrase.text.strip()):
-            index = earlier[-1]  # "the woman" names the woman mentioned before
-            objects[index].positions |= phrase.positions | pending_positions
-            objects[index].loose_positions |= pending_positions
-        else:
-            phrase.positions |= pending_positions
-            phrase.loose_positions |= pending_positions
-            objects.append(phrase)
-            index = len(objects) - 1
-        pending_positions = set()
-        if pending == "between":
-            between_targets.append(index)
-            if len(between_targets) == 2 and group:
-                for subject in group:
-                    relations.append(
-                        Relation(subject, "between", *between_targets, explicit=not group_is_target)
-                    )
-                between_targets, pending, group, group_is_target = [], None, [index], True
-            last_was_np = True
-            continue
-        if pending == "with_scene":
-            pending = None
-        in_list = pending is None and bool(list_owners)  # "a desk with a monitor, a keyboard and a mug"
-        if pending and group:
-            verb = pending[5:] if pending.startswith("verb:") else None
-            new = index == len(objects) - 1 and index not in group
-            if (pending in {"with", "in"} or verb) and phrase.head in WEARABLES and new:
-                owner = objects[group[-1]]
-                owner.prompt = f"{owner.prompt} {verb or pending} {phrase.text.strip()}"
-                objects.pop()
-                pending, last_was_np = None, True
-                continue
-            if verb:
-                for subject in group:
-                    objects[subject].prompt = f"{objects[subject].prompt} {verb} {phrase.phrase}"
-                meaning = VERB_RELATIONS.get(verb, "with")
-                if meaning == "fly":
-                    relations += [Relation(index, "above", subject) for subject in group]
-                elif meaning in {"with", "hold"}:
-                    relations += [Relation(index, meaning, subject) for subject in group]
-                    predicate = phrase.prompt[len(phrase.phrase) :].strip()
-                    if predicate.split()[:1] and predicate.split()[0].endswith("ing"):
-                        # "a woman holding an umbrella walking past a bakery": the woman walks
-                        phrase.prompt = phrase.phrase
-                        for subject in group:
-                            objects[subject].prompt = f"{objects[subject].prompt} {predicate}"
-                    owners = list_owners = list(group)
-                else:
-                    relations += [Relation(subject, meaning, index) for subject in group]
-            elif pending == "with":
-                for subject in group:
-                    relations.append(Relation(index, "with", subject))
-                owners = list_owners = list(group)
-            elif pending != "at":
-                located = owners if owners and pending in LOCATING else group
-                explicit = located is group and not group_is_target
-                for subject in located:
-                    relations.append(Relation(subject, _normalise(pending), index, explicit=explicit))
-                owners = list_owners = []
-            group, group_is_target = [index], True
-            pending, placed = None, True  # "a lamp on a nightstand and a painting": the painting starts anew
-        elif pending is None and not last_was_np and group and not placed and items_sep_was_and(items, value):
-            group.append(index)
-        else:
-            group, placed, group_is_target = [index], False, False
-            pending = None
-        if in_list and index not in list_owners and _smaller(phrase, objects[list_owners[-1]]):
-            relations += [Relation(index, "with", owner) for owner in list_owners]
-        last_was_np = True
+        reader.read(kind, value)
+    # 4. The scene, with what every region shares.
+    return Scene(
+        prompt=prompt,
+        base_prompt=_base_prompt(prompt, remaining),
+        objects=reader.objects,
+        relations=reader.relations,
+        negatives=negatives,
+        negative_heads=_negative_heads(negatives),
+        settings=reader.settings,
+        context=scene_context(lowered),
+    )
+
+
+def _flat(text: str) -> str:
+    """``text`` on one line, single-spaced, with typographic apostrophes made plain."""
+    return " ".join(text.replace("’", "'").split())
+
+
+def _object_text(text: str) -> str:
+    """The text the reader reads: without style words, light and weather (they are the scene's context) and
+    relative-clause glue ("that is"); "a grey and white cat" as one phrase, the owner of "a horse's back" and
+    the whole of "the arm of a couch" as the objects."""
+    readable = COORDINATED_COLOURS.sub(r"\1-and-", CLAUSE_GLUE.sub("", _content(text)))
+    readable = PART_OF_THING.sub("", LIGHT_AND_WEATHER.sub("", readable))
+    return POSSESSIVE_PART.sub(r"\1", readable)
+
+
+def _base_prompt(prompt: str, remaining: str) -> str:
+    """The prompt without its negations, in the prompt's own capitals where the text is unchanged."""
     base_prompt = " ".join(remaining.replace(" ,", ",").split()).strip(" ,;") or prompt.strip()
-    negative_heads = set()
+    return _restore_case(prompt, base_prompt)
+
+
+def _negative_heads(negatives: list[str]) -> set[str]:
+    """The head noun (singular) of each excluded phrase: "no red birds" -> "bird"."""
+    heads = set()
     for text in negatives:
         words = re.findall(r"[a-z]+", text)
         if words:
-            negative_heads.add(singular(words[-1]))
-    return Scene(
-        prompt=prompt,
-        base_prompt=_restore_case(prompt, base_prompt),
-        objects=objects,
-        relations=relations,
-        negatives=negatives,
-        negative_heads=negative_heads,
-        settings=settings,
-        context=scene_context(lowered),
-    )
+            heads.add(singular(words[-1]))
+    return heads
+
+
+@dataclass
+class _CaptionReader:
+    """Reads a prompt's items (``_tokenise``) left to right into objects, relations and settings.
+
+    Subjects are the noun phrases a relation starts from; a relation word waits (``pending``) until the noun
+    phrase that is its target, which then becomes the subject of what follows ("a cat on a mat left of a
+    dog": the mat is left of the dog)."""
+
+    items: list[tuple[str, str]]
+    objects: list[NounPhrase] = field(default_factory=list)
+    relations: list[Relation] = field(default_factory=list)
+    settings: list[str] = field(default_factory=list)
+    group: list[int] = field(default_factory=list)
+    """The current subjects: noun phrases since the last relation, joined by "and"."""
+    group_is_target: bool = False
+    """The subjects are the last relation's target ("a cat on a mat left of ...")."""
+    pending: str | None = None
+    """A relation waiting for its target: a relation kind, "verb:<verb>", or "with_scene" (a "with" whose
+    object was a setting: it relates nothing, but still waits until the next object)."""
+    pending_positions: set[str] = field(default_factory=set)
+    """Positions stated before the noun phrase they belong to ("at the bottom, a house")."""
+    between_targets: list[int] = field(default_factory=list)
+    owners: list[int] = field(default_factory=list)
+    """"a cake with candles": the cake, which a later "on a table" places."""
+    list_owners: list[int] = field(default_factory=list)
+    """"a desk with a monitor, a keyboard and a mug": the desk, for the whole list."""
+    last_was_np: bool = False
+    """The previous item was a noun phrase (or a setting)."""
+    placed: bool = False
+    """The subjects were just placed by a relation or a position, so a noun phrase after "and" starts a new
+    group ("a lamp on a nightstand and a painting")."""
+
+    def read(self, kind: str, value: str) -> None:
+        """Read one item."""
+        step = {
+            "sep": self._separator,
+            "pos": self._position,
+            "verb": self._verb,
+            "rel": self._relation,
+            "np": self._noun_phrase,
+        }[kind]
+        step(value)
+
+    def _separator(self, mark: str) -> None:
+        """Any separator ends the owners that a later place would locate ("a cake with candles on a table");
+        a full stop or semicolon ends the sentence's subjects and relation; a comma right after a noun phrase
+        ends its group, unless a relation waits for its target."""
+        self.owners = []
+        if mark in {".", ";"}:
+            self.group, self.pending, self.pending_positions, self.list_owners = [], None, set(), []
+        elif mark == "," and self.pending is None:
+            self.group = [] if self.last_was_np else self.group
+        self.last_was_np = False
+
+    def _position(self, where: str) -> None:
+        """An absolute position: of the subjects just named ("a dog on the left"), else of the next noun
+        phrase ("on the left, a dog")."""
+        implied = where == "sky"  # "kites in the sky": high up, though not a stated side
+        where = "top" if implied else where
+        of_subjects = self.last_was_np or self.pending is None and not self.pending_positions
+        if self.group and of_subjects:
+            for index in self.group:
+                self.objects[index].positions.add(where)
+                if implied:
+                    self.objects[index].loose_positions.add(where)
+            self.placed = True  # "a house in the background and a horse": the horse starts a new group
+        else:
+            self.pending_positions.add(where)
+
+    def _verb(self, verb: str) -> None:
+        """A verb right after its subjects ("a woman holding ..."): it waits for its object."""
+        if self.group and self.last_was_np:
+            self.pending = f"verb:{verb}"
+        self.last_was_np = False
+
+    def _relation(self, kind: str) -> None:
+        """A relation word: it waits for its target ("next to" inside "between ... next to" is no new one)."""
+        if self.pending == "between" and kind == "next":
+            return
+        self.pending = kind
+        self.last_was_np = False
+
+    def _noun_phrase(self, text: str) -> None:
+        """A noun phrase: an object, a setting, stuff that describes the last subject, or none."""
+        phrase = read_noun_phrase(text)
+        if phrase is None:
+            self._no_phrase(text)
+            return
+        if self.pending == "on" and phrase.head in GROUND_SURFACES and phrase.count == 1:
+            phrase.scene = True  # "riding a horse on the moon": the surface is the setting
+        if phrase.mass:
+            self._describe_subject(phrase)
+        elif phrase.scene:
+            self._setting(phrase)
+        else:
+            self._object(phrase, text)
+
+    def _no_phrase(self, text: str) -> None:
+        """Text that names no object ends the waiting relation ("pine trees on both sides, a rainbow": "sides"
+        is no object); "it" or "them" there is the object mentioned before ("a table with a vase on it")."""
+        if self.pending and re.search(r"\b(?:it|them)\b", text) and self.group:
+            plural = re.search(r"\bthem\b", text) is not None
+            candidates = [i for i in range(len(self.objects)) if i not in self.group]
+            # "it" names one object, "them" several
+            earlier = [i for i in candidates if (self.objects[i].count > 1) == plural] or candidates
+            if earlier:
+                for subject in self.group:
+                    self.relations.append(Relation(subject, _relation_kind(self.pending), earlier[-1]))
+        self.pending = None
+        self.last_was_np = False
+
+    def _describe_subject(self, phrase: NounPhrase) -> None:
+        """Stuff ("a plate with rice") joins the last subject's prompt rather than getting a region."""
+        if self.group:
+            owner = self.objects[self.group[-1]]
+            owner.prompt = f"{owner.prompt}, {phrase.text}" if owner.prompt.count(",") < 4 else owner.prompt
+        self.last_was_np = False
+
+    def _setting(self, phrase: NounPhrase) -> None:
+        """A setting ("in a park") goes to the background; a relation to it places nothing."""
+        self.settings.append(phrase.text)
+        if self.pending in {"in", "on", "at", None, "with", "above", "below", "front", "behind", "next"}:
+            self.pending = None if self.pending != "with" else "with_scene"
+        self.last_was_np = True
+
+    def _object(self, phrase: NounPhrase, text: str) -> None:
+        """An object: the target of the waiting relation, one more subject after "and", or a new subject."""
+        whole = _whole_of(phrase, self.objects, self.settings)
+        if whole == SETTING:
+            self._part_of_setting()
+            return
+        index = self._index_of(phrase, whole)
+        if self.pending == "between":
+            self._between_target(index)
+            return
+        if self.pending == "with_scene":
+            self.pending = None
+        # "a desk with a monitor, a keyboard and a mug": the keyboard is on the desk too
+        in_list = self.pending is None and bool(self.list_owners)
+        if self.pending and self.group:
+            if self._worn(phrase, index):
+                return
+            self._relate(phrase, index)
+        elif self._joins_subjects(text):
+            self.group.append(index)
+        else:
+            self.group, self.placed, self.group_is_target = [index], False, False
+            self.pending = None
+        if in_list and index not in self.list_owners and _smaller(phrase, self.objects[self.list_owners[-1]]):
+            self.relations += [Relation(index, "with", owner) for owner in self.list_owners]
+        self.last_was_np = True
+
+    def _part_of_setting(self) -> None:
+        """A part of the setting ("the trees" of "a forest") gets no box; a subject above or below it goes to
+        the top or the bottom ("a full moon above the trees")."""
+        where = {"above": "top", "below": "bottom"}.get(self.pending or "")
+        for subject in self.group if where else []:
+            self.objects[subject].positions.add(where)
+        self.pending, self.last_was_np = None, True
+
+    def _index_of(self, phrase: NounPhrase, whole: int | None) -> int:
+        """The object ``phrase`` names: the whole it is a part of ("the buildings" of "a city skyline"), the
+        same object named again ("the woman"), or a new one; positions stated before it are its own."""
+        earlier = [i for i, o in enumerate(self.objects) if o.head == phrase.head]
+        if whole is not None:
+            index = whole
+        elif earlier and re.match(r"(?:the|that|this|these|those|both)\b", phrase.text.strip()):
+            index = earlier[-1]
+            self.objects[index].positions |= phrase.positions | self.pending_positions
+            self.objects[index].loose_positions |= self.pending_positions
+        else:
+            phrase.positions |= self.pending_positions
+            phrase.loose_positions |= self.pending_positions
+            self.objects.append(phrase)
+            index = len(self.objects) - 1
+        self.pending_positions = set()
+        return index
+
+    def _between_target(self, index: int) -> None:
+        """One of the two objects after "between"; with the second, the subjects stand between them, and the
+        second becomes the subject of what follows."""
+        self.between_targets.append(index)
+        if len(self.between_targets) == 2 and self.group:
+            for subject in self.group:
+                self.relations.append(
+                    Relation(subject, "between", *self.between_targets, explicit=not self.group_is_target)
+                )
+            self.between_targets, self.pending, self.group, self.group_is_target = [], None, [index], True
+        self.last_was_np = True
+
+    def _pending_verb(self) -> str | None:
+        """The verb waiting for its object, if what waits is a verb."""
+        return self.pending[5:] if self.pending and self.pending.startswith("verb:") else None
+
+    def _worn(self, phrase: NounPhrase, index: int) -> bool:
+        """Whether ``phrase`` is a new wearable of the last subject ("a man in a red coat", "a woman wearing a
+        hat"); it then joins the subject's prompt instead of getting a region."""
+        verb = self._pending_verb()
+        new = index == len(self.objects) - 1 and index not in self.group
+        if not ((self.pending in {"with", "in"} or verb) and phrase.head in WEARABLES and new):
+            return False
+        owner = self.objects[self.group[-1]]
+        owner.prompt = f"{owner.prompt} {verb or self.pending} {phrase.text.strip()}"
+        self.objects.pop()
+        self.pending, self.last_was_np = None, True
+        return True
+
+    def _relate(self, phrase: NounPhrase, index: int) -> None:
+        """The waiting relation between the subjects and the object ``index``, which becomes the subject of
+        what follows ("a lamp on a nightstand and a painting": the painting starts anew)."""
+        verb = self._pending_verb()
+        if verb:
+            self._verb_object(phrase, index, verb)
+        elif self.pending == "with":
+            for subject in self.group:
+                self.relations.append(Relation(index, "with", subject))
+            self.owners = self.list_owners = list(self.group)
+        elif self.pending != "at":
+            located = self.owners if self.owners and self.pending in LOCATING else self.group
+            explicit = located is self.group and not self.group_is_target
+            for subject in located:
+                self.relations.append(
+                    Relation(subject, _relation_kind(self.pending), index, explicit=explicit)
+                )
+            self.owners = self.list_owners = []
+        self.group, self.group_is_target = [index], True
+        self.pending, self.placed = None, True
+
+    def _verb_object(self, phrase: NounPhrase, index: int, verb: str) -> None:
+        """The object of the subjects' verb: named in their prompts, and placed by what the verb means (flying
+        over: above them; holding: in their hand; most verbs: beside them)."""
+        for subject in self.group:
+            self.objects[subject].prompt = f"{self.objects[subject].prompt} {verb} {phrase.phrase}"
+        meaning = VERB_RELATIONS.get(verb, "with")
+        if meaning == "fly":
+            self.relations += [Relation(index, "above", subject) for subject in self.group]
+        elif meaning in {"with", "hold"}:
+            self.relations += [Relation(index, meaning, subject) for subject in self.group]
+            self._return_participle(phrase)
+            self.owners = self.list_owners = list(self.group)
+        else:
+            self.relations += [Relation(subject, meaning, index) for subject in self.group]
+
+    def _return_participle(self, phrase: NounPhrase) -> None:
+        """A participle after a held object is the holder's: "a woman holding an umbrella walking past a
+        bakery" -- the woman walks, not the umbrella."""
+        predicate = phrase.prompt[len(phrase.phrase) :].strip()
+        if predicate.split()[:1] and predicate.split()[0].endswith("ing"):
+            phrase.prompt = phrase.phrase
+            for subject in self.group:
+                self.objects[subject].prompt = f"{self.objects[subject].prompt} {predicate}"
+
+    def _joins_subjects(self, text: str) -> bool:
+        """Whether the noun phrase ``text`` is one more subject: right after "and", with nothing placed or
+        waiting since the subjects were named ("a cat and a dog")."""
+        return (
+            self.pending is None
+            and not self.last_was_np
+            and bool(self.group)
+            and not self.placed
+            and _follows_and(self.items, text)
+        )
 
 
 def _smaller(phrase: NounPhrase, owner: NounPhrase) -> bool:
@@ -686,19 +941,21 @@ def _whole_of(phrase: NounPhrase, objects: list[NounPhrase], settings: list[str]
     return None
 
 
-def items_sep_was_and(items: list[tuple[str, str]], np_text: str) -> bool:
-    """Whether the noun phrase ``np_text`` directly follows an "and" (so it joins the current subjects)."""
+def _follows_and(items: list[tuple[str, str]], text: str) -> bool:
+    """Whether the noun phrase ``text`` comes right after an "and" (so it joins the current subjects); of
+    several noun phrases with the same text, the first one that is not the first item answers."""
     for position, (kind, value) in enumerate(items):
-        if kind == "np" and value == np_text and position > 0:
+        if kind == "np" and value == text and position > 0:
             return items[position - 1] == ("sep", "and")
     return False
 
 
-def _normalise(kind: str) -> str:
-    return {"in": "on", "at": "next"}.get(kind, kind)
+def _relation_kind(word: str) -> str:
+    """The relation a placing word stands for: "in" places like "on", "at" like "next"."""
+    return {"in": "on", "at": "next"}.get(word, word)
 
 
 def _restore_case(original: str, lowered: str) -> str:
     """Give the lower-cased base prompt back the prompt's own capitals where the text is unchanged."""
-    flat = " ".join(original.replace("’", "'").split())
+    flat = _flat(original)
     return flat if flat.lower() == lowered else lowered

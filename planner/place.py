@@ -81,7 +81,6 @@ Box = tuple[float, float, float, float]
 class _Entity:
     """One noun phrase: ``count`` instances arranged in a small grid."""
 
-    index: int
     shape: Shape
     count: int
     size: float
@@ -234,41 +233,184 @@ def _spread(widths: list[float], targets: list[float | None]) -> list[float]:
 
 def place(scene: Scene, width: int, height: int) -> list[list[Box]]:
     """Boxes for every instance of every object of ``scene``, in object order (normalised [x0, y0, x1, y1])."""
-    objects = scene.objects
-    if not objects:
+    if not scene.objects:
         return []
     short = min(width, height)
-    sx, sy = short / width, short / height
+    sx, sy = short / width, short / height  # shorter-side units -> normalised x and y
+    # 1. Entities sized by kind and depth; relations as vertical and horizontal edges.
+    entities = _entities(scene, sx, sy)
+    relations = _resolve_with(scene)
+    vertical, horizontal = _vertical_edges(relations)
+    _shrink_behind(entities, vertical)
+    # 2. Columns: objects joined by vertical relations, in layers from top to bottom.
+    kinds = {(a, b): k for a, b, k in vertical}
+    columns = _Columns(
+        _column_layers(len(entities), vertical), entities, kinds, [o.head for o in scene.objects]
+    )
+    # 3. Sizes: what stands on a table no taller than the table; supports as wide as what they carry.
+    _cap_tabletop_loads(entities, kinds, scene)
+    _widen_supports(entities, kinds)
+    _size_riders(entities, kinds, scene)
+    columns.remeasure()
+    # 4. Horizontal order of columns: relations first, then absolute sides; a sided column fits its half.
+    column_edges = columns.edges(horizontal)
+    order = _column_order(columns, column_edges)
+    _fit_sides(columns, sx)
+    # 5. Rows: anchored bands, or a ground row with a back row and a sky row.
+    rows = _rows(columns, order, column_edges, relations, sx, sy)
+    # 6. Fit: shrink everything to the canvas, or grow a sparse scene so its objects are not lost.
+    _fit_canvas(columns, rows, sx, sy)
+    # 7. Column positions, row by row.
+    left_of = _column_lefts(columns, rows, sx)
+    # 8. Vertical anchoring of each column, then boxes for every instance.
+    grounded = any(e.shape.zone == "ground" for e in entities)
+    for c in order:
+        top = _column_top(columns, c, grounded, c in rows.back, sy)
+        _box_column(columns, c, left_of[c], top, sx, sy)
+    # 9. Adjustments of single objects: hidden back-row objects, spans, the sky, hands, whole tokens.
+    _clear_back_row(
+        [m for c in rows.back for m in columns.layers[c][0]],
+        [m for c in rows.front for m in columns.layers[c][0]],
+        entities,
+    )
+    _span(entities, scene, horizontal)
+    _lift_to_sky(entities, relations)
+    _into_hands(entities, relations, scene)
+    return _fit_tokens([entity.boxes for entity in entities], width, height)
+
+
+@dataclass
+class _Columns:
+    """The scene's columns: ``layers[c]`` lists column ``c``'s layers from top to bottom, each a list of
+    entity indices; ``measures[c]`` is its (width, height, top of each layer) in shorter-side units."""
+
+    layers: list[list[list[int]]]
+    entities: list[_Entity]
+    kinds: dict[tuple[int, int], str]
+    """(upper, lower) -> the vertical relation between them ("on", "above", "front")."""
+    heads: list[str]
+    """Head noun of each entity's object."""
+    measures: list[tuple[float, float, list[float]]] = field(default_factory=list)
+
+    def members(self, c: int) -> list[int]:
+        """The entities of column ``c``, top layer first."""
+        return [m for layer in self.layers[c] for m in layer]
+
+    def positions(self, c: int) -> set[str]:
+        """The absolute positions stated for any object of column ``c``."""
+        return set().union(*(self.entities[m].positions for m in self.members(c)))
+
+    def side(self, c: int) -> float:
+        """-1 for a column stated on the left, 1 on the right, else 0."""
+        positions = self.positions(c)
+        return -1.0 if "left" in positions else 1.0 if "right" in positions else 0.0
+
+    def edges(self, horizontal: set[tuple[int, int]]) -> set[tuple[int, int]]:
+        """(left, right) pairs of columns from the (left, right) pairs of entities in different columns."""
+        column_of = {m: c for c in range(len(self.layers)) for m in self.members(c)}
+        return {(column_of[a], column_of[b]) for a, b in horizontal if column_of[a] != column_of[b]}
+
+    def measure(self, c: int) -> tuple[float, float, list[float]]:
+        """(width, height, top of each layer) of column ``c``; each layer sinks into the one below it by
+        ``_overlap``."""
+        layers = self.layers[c]
+        widths = [sum(self.entities[m].extent[0] for m in layer) + GAP * (len(layer) - 1) for layer in layers]
+        tops, y = [], 0.0
+        for d, layer in enumerate(layers):
+            if d:
+                y -= self._overlap(layers[d - 1], layer)
+            tops.append(y)
+            y += max(self.entities[m].extent[1] for m in layer)
+        return max(widths), y, tops
+
+    def remeasure(self) -> None:
+        """Measure every column again (after the entities' scales changed)."""
+        self.measures = [self.measure(c) for c in range(len(self.layers))]
+
+    def row_width(self, row: list[int], sx: float) -> float:
+        """Normalised width of the columns ``row`` side by side."""
+        return (sum(self.measures[c][0] for c in row) + GAP * (len(row) - 1)) * sx
+
+    def _overlap(self, upper: list[int], lower: list[int]) -> float:
+        """How far the upper layer sinks into the lower one, in shorter-side units (negative: a gap): a rider
+        into its mount, a sitter into a seat, a load a little into its support, a front object over the one
+        behind."""
+        entities = self.entities
+        best = -GAP
+        for a in upper:
+            for b in lower:
+                kind = self.kinds.get((a, b))
+                low_h = entities[b].extent[1]
+                if kind == "on" and self.heads[b] in RIDDEN:
+                    sink = entities[b].cell[1] * RIDDEN[self.heads[b]][1]
+                    best = max(best, min(sink, entities[a].extent[1] * RIDER_SINK))
+                elif kind == "on":
+                    best = max(best, low_h * (0.5 if self.heads[b] in SEATED else 0.1))
+                elif kind == "front":
+                    best = max(best, min(low_h, entities[a].extent[1]) * 0.45)
+        return best
+
+
+@dataclass
+class _Rows:
+    """How the columns stand on the canvas: in anchored ``bands`` (top, bottom, sides), or in a ``front`` row,
+    with columns set ``back`` into its gaps (``back_row``, in order) and lone sky objects in a ``sky_row``."""
+
+    order: list[int]
+    """Every column, left to right."""
+    bands: tuple[list[int], list[int], list[int]] | None
+    back: set[int]
+    """The columns set back (the members of ``back_row``)."""
+    front: list[int]
+    back_row: list[int]
+    sky_row: list[int]
+    grounded: list[int]
+    """The columns not in the sky row, in order."""
+
+
+def _entities(scene: Scene, sx: float, sy: float) -> list[_Entity]:
+    """One entity per object; an object in the background smaller, one in the foreground larger."""
     room = ((1 - 2 * MARGIN) / sx, 0.9 / sy)
-    entities = [
-        _Entity(i, shape_of(o.head), o.count, o.size, set(o.positions), room) for i, o in enumerate(objects)
-    ]
+    entities = [_Entity(shape_of(o.head), o.count, o.size, set(o.positions), room) for o in scene.objects]
     for entity in entities:
         if "background" in entity.positions:
             entity.scale *= 0.6
         if "foreground" in entity.positions:
             entity.scale *= 1.15
-    relations = _resolve_with(scene)
-    vertical, horizontal = _vertical_edges(relations)
+    return entities
+
+
+def _shrink_behind(entities: list[_Entity], vertical: list[tuple[int, int, str]]) -> None:
+    """The one behind in a front/behind pair looks smaller."""
     for upper, _lower, kind in vertical:
-        if kind == "front":  # the one behind looks smaller
+        if kind == "front":
             entities[upper].scale *= 0.85
-    # 1. Columns: objects joined by vertical relations.
-    roots = _components(len(entities), [(a, b) for a, b, _ in vertical])
+
+
+def _column_layers(count: int, vertical: list[tuple[int, int, str]]) -> list[list[list[int]]]:
+    """The columns of ``count`` entities linked by ``vertical`` edges, ordered by their first entity; each a
+    list of layers from top to bottom (an entity one layer below the lowest of those above it)."""
+    roots = _components(count, [(a, b) for a, b, _ in vertical])
     columns: dict[int, list[int]] = {}
     for i, root in enumerate(roots):
         columns.setdefault(root, []).append(i)
-    # 2. Layers inside each column, top to bottom.
     layer_of: dict[int, int] = {}
     for members in columns.values():
         edges = {(a, b) for a, b, _ in vertical if a in members}
-        order = _toposort(members, edges, {m: (m,) for m in members})
-        for m in order:
+        for m in _toposort(members, edges, {m: (m,) for m in members}):
             above = [layer_of[a] for a, b in edges if b == m and a in layer_of]
             layer_of[m] = max(above) + 1 if above else 0
-    kinds = {(a, b): k for a, b, k in vertical}
-    # 3. Sizes: what stands on a table no taller than the table; supports as wide as what they carry.
-    _cap_tabletop_loads(entities, kinds, scene)
+    column_layers = []
+    for members in sorted(columns.values(), key=lambda ms: min(ms)):
+        depth = max(layer_of[m] for m in members) + 1
+        layers = [[m for m in members if layer_of[m] == d] for d in range(depth)]
+        column_layers.append([layer for layer in layers if layer])
+    return column_layers
+
+
+def _widen_supports(entities: list[_Entity], kinds: dict[tuple[int, int], str]) -> None:
+    """A support grows (at most twice) to carry what stands on it side by side; what still does not fit
+    shrinks to the support's width."""
     for b in sorted({b for (_, b), kind in kinds.items() if kind == "on"}):
         loads = [x for (x, y), kind in kinds.items() if y == b and kind == "on"]
         load = sum(entities[x].extent[0] + GAP for x in loads) - GAP
@@ -278,163 +420,164 @@ def place(scene: Scene, width: int, height: int) -> list[list[Box]]:
             if load > room:
                 for x in loads:
                     entities[x].scale *= room / load
-    _size_riders(entities, kinds, scene)
-    # 4. Column extents in shorter-side units.
-    column_list = sorted(columns.values(), key=lambda ms: min(ms))
-    col_layers: list[list[list[int]]] = []
-    for members in column_list:
-        depth = max(layer_of[m] for m in members) + 1
-        layers = [[m for m in members if layer_of[m] == d] for d in range(depth)]
-        col_layers.append([layer for layer in layers if layer])
 
-    def overlap_between(upper: list[int], lower: list[int]) -> float:
-        """How far the upper layer sinks into the lower one, in shorter-side units (negative: a gap)."""
-        best = -GAP
-        for a in upper:
-            for b in lower:
-                kind = kinds.get((a, b))
-                low_h = entities[b].extent[1]
-                if kind == "on" and objects[b].head in RIDDEN:
-                    sink = entities[b].cell[1] * RIDDEN[objects[b].head][1]
-                    best = max(best, min(sink, entities[a].extent[1] * RIDER_SINK))
-                elif kind == "on":
-                    best = max(best, low_h * (0.5 if objects[b].head in SEATED else 0.1))
-                elif kind == "front":
-                    best = max(best, min(low_h, entities[a].extent[1]) * 0.45)
-        return best
 
-    def measure(layers: list[list[int]]) -> tuple[float, float, list[float]]:
-        widths = [sum(entities[m].extent[0] for m in layer) + GAP * (len(layer) - 1) for layer in layers]
-        tops, y = [], 0.0
-        for d, layer in enumerate(layers):
-            if d:
-                y -= overlap_between(layers[d - 1], layer)
-            tops.append(y)
-            y += max(entities[m].extent[1] for m in layer)
-        return max(widths), y, tops
-
-    measures = [measure(layers) for layers in col_layers]
-    # 5. Horizontal order of columns: relations first, then absolute sides.
-    column_of = {m: c for c, layers in enumerate(col_layers) for layer in layers for m in layer}
-    col_edges = {(column_of[a], column_of[b]) for a, b in horizontal if column_of[a] != column_of[b]}
-
-    def positions_of(c: int) -> set[str]:
-        return set().union(*(entities[m].positions for layer in col_layers[c] for m in layer))
-
-    def side(c: int) -> float:
-        pos = positions_of(c)
-        return -1.0 if "left" in pos else 1.0 if "right" in pos else 0.0
-
-    order = _toposort(list(range(len(col_layers))), col_edges, {c: (c,) for c in range(len(col_layers))})
-    if not col_edges and any(side(c) for c in order):
+def _column_order(columns: _Columns, edges: set[tuple[int, int]]) -> list[int]:
+    """Columns left to right: by left/right relations where there are any, else by stated sides, else in
+    object order."""
+    count = len(columns.layers)
+    order = _toposort(list(range(count)), edges, {c: (c,) for c in range(count)})
+    if not edges and any(columns.side(c) for c in order):
         rank = {c: i for i, c in enumerate(order)}
-        order = sorted(order, key=lambda c: (side(c), rank[c]))
-    # A column stated at one side fits in that half ("clouds on the right": not a row across the whole sky).
+        order = sorted(order, key=lambda c: (columns.side(c), rank[c]))
+    return order
+
+
+def _fit_sides(columns: _Columns, sx: float) -> None:
+    """A column stated at one side fits in that half ("clouds on the right": not a row across the whole
+    sky)."""
     half = (0.5 - MARGIN) / sx - GAP / 2  # in shorter-side units, as measures are
-    for c, layers in enumerate(col_layers):
-        if side(c) and measures[c][0] > half:
-            for m in (m for layer in layers for m in layer):
-                entities[m].scale *= half / measures[c][0]
-            measures[c] = measure(layers)
-    # 6. Fit: shrink everything to the canvas, or grow a sparse scene so its objects are not lost. Grounded
-    # columns that would come out small side by side get two depth rows instead, as a person draws a street.
-    # Lone sky objects (the sun, northern lights) get a row of their own above the ground row.
-    side_by_side = any(r.kind in HORIZONTAL for r in relations)  # "next to", "left of": keep one row
-    linked = {c for edge in col_edges for c in edge}
-    # Columns anchored at the top and at the bottom ("a cat at the top left, a dog at the bottom right"), and
-    # beside them at one side ("a fox on the left"), form bands instead, each spread across the width on its
-    # own, so that corner objects keep their corners.
-    bands = _anchored_bands(order, positions_of, col_edges)
-    sky = set() if bands else _sky_columns(order, col_layers, entities, linked)
-    grounded_order = [c for c in order if c not in sky]
-    back = set() if side_by_side or bands else _back_row(order, col_layers, entities, measures, sx, sy)
-    rows = [[c for c in grounded_order if c not in back], [c for c in grounded_order if c in back]]
-    sky_row = [c for c in order if c in sky]
+    for c in range(len(columns.layers)):
+        if columns.side(c) and columns.measures[c][0] > half:
+            for m in columns.members(c):
+                columns.entities[m].scale *= half / columns.measures[c][0]
+            columns.measures[c] = columns.measure(c)
 
-    def row_width(row: list[int]) -> float:
-        return (sum(measures[c][0] for c in row) + GAP * (len(row) - 1)) * sx
 
-    if bands:  # every object keeps to its half of the canvas, or its quarter
-        top, bottom, sides = bands
+def _rows(
+    columns: _Columns,
+    order: list[int],
+    edges: set[tuple[int, int]],
+    relations: list[Relation],
+    sx: float,
+    sy: float,
+) -> _Rows:
+    """Where each column stands. Columns anchored at the top and at the bottom ("a cat at the top left, a dog
+    at the bottom right"), and beside them at one side ("a fox on the left"), form bands, each spread across
+    the width on its own, so that corner objects keep their corners. Otherwise lone sky objects (the sun,
+    northern lights) get a row above the ground row, and grounded columns that would come out small side by
+    side get two depth rows instead, as a person draws a street ("next to", "left of": one row)."""
+    side_by_side = any(r.kind in HORIZONTAL for r in relations)
+    linked = {c for edge in edges for c in edge}
+    bands = _anchored_bands(order, columns.positions, edges)
+    sky = set() if bands else _sky_columns(order, columns.layers, columns.entities, linked)
+    grounded = [c for c in order if c not in sky]
+    back = (
+        set()
+        if side_by_side or bands
+        else _back_row(order, columns.layers, columns.entities, columns.measures, sx, sy)
+    )
+    return _Rows(
+        order=order,
+        bands=bands,
+        back=back,
+        front=[c for c in grounded if c not in back],
+        back_row=[c for c in grounded if c in back],
+        sky_row=[c for c in order if c in sky],
+        grounded=grounded,
+    )
+
+
+def _scene_extent(columns: _Columns, rows: _Rows, sx: float, sy: float) -> tuple[float, float]:
+    """Normalised (width, height) that the rows of columns need at their present scale."""
+    measures, order = columns.measures, rows.order
+    if rows.bands:  # every object keeps to its half of the canvas, or its quarter
+        top, bottom, sides = rows.bands
         widest = (2 * max(measures[c][0] for c in order) + GAP) * sx
-        total_w = max(row_width(top), row_width(bottom), widest)
-        max_h = (2 * max(measures[c][1] for c in top + bottom) + GAP) * sy
-        max_h = max([max_h] + [measures[c][1] * sy for c in sides])
+        width = max(columns.row_width(top, sx), columns.row_width(bottom, sx), widest)
+        height = (2 * max(measures[c][1] for c in top + bottom) + GAP) * sy
+        height = max([height] + [measures[c][1] * sy for c in sides])
     else:
-        total_w = max(row_width(row) for row in [*rows, sky_row] if row)
-        max_h = max(measures[c][1] * (1 + DEPTH_RAISE * (c in back)) for c in order) * sy
-    if sky_row:  # the ground row stands below the sky row, which may reach a little over its tops
-        sky_h = max(measures[c][1] for c in sky_row) * SKY_SHARE
-        max_h = max(max_h, (max(measures[c][1] for c in grounded_order) + sky_h) * sy)
+        width = max(columns.row_width(row, sx) for row in [rows.front, rows.back_row, rows.sky_row] if row)
+        height = max(measures[c][1] * (1 + DEPTH_RAISE * (c in rows.back)) for c in order) * sy
+    if rows.sky_row:  # the ground row stands below the sky row, which may reach a little over its tops
+        sky_h = max(measures[c][1] for c in rows.sky_row) * SKY_SHARE
+        height = max(height, (max(measures[c][1] for c in rows.grounded) + sky_h) * sy)
+    return width, height
+
+
+def _fit_canvas(columns: _Columns, rows: _Rows, sx: float, sy: float) -> None:
+    """Scale every entity so that the scene fits the canvas; a sparse scene grows until its longer extent
+    spans 60% of the canvas (40% when an object is stated at a side, the top or the bottom)."""
+    total_w, max_h = _scene_extent(columns, rows, sx, sy)
     fit = min((1 - 2 * MARGIN) / total_w, 0.9 / max_h)
     fill = max(total_w, max_h)
-    anchored = any(e.positions & {"left", "right", "top", "bottom"} for e in entities)
+    anchored = any(e.positions & {"left", "right", "top", "bottom"} for e in columns.entities)
     factor = fit if fit < 1 else min(fit, max(1.0, (0.4 if anchored else 0.6) / fill))
     if factor != 1.0:
-        for entity in entities:
+        for entity in columns.entities:
             entity.scale *= factor
-        measures = [measure(layers) for layers in col_layers]
-    # 7. Column positions, row by row.
-    anchors = {-1.0: 0.25, 1.0: 0.75}
+        columns.remeasure()
 
-    def target(c: int) -> float | None:
-        if side(c):
-            return anchors[side(c)]
-        return 0.5 if "center" in positions_of(c) and len(order) == 1 else None
 
-    def spread(row: list[int]) -> dict[int, float]:
-        lefts = _spread([measures[c][0] * sx for c in row], [target(c) for c in row])
+SIDE_ANCHORS = {-1.0: 0.25, 1.0: 0.75}
+"""Where the centre of a column stated on the left (-1) or right (1) is pulled to, normalised."""
+
+
+def _column_target(columns: _Columns, c: int, alone: bool) -> float | None:
+    """Where column ``c``'s centre is pulled to (normalised): its side's anchor, or the middle for a lone
+    centred column; None when it is free."""
+    if columns.side(c):
+        return SIDE_ANCHORS[columns.side(c)]
+    return 0.5 if "center" in columns.positions(c) and alone else None
+
+
+def _column_lefts(columns: _Columns, rows: _Rows, sx: float) -> dict[int, float]:
+    """Normalised left edge of every column: each row spread over the width, the back row in the gaps of the
+    front row."""
+    alone = len(rows.order) == 1
+
+    def spread(row: list[int], targets: list[float | None]) -> dict[int, float]:
+        lefts = _spread([columns.measures[c][0] * sx for c in row], targets)
         return dict(zip(row, lefts, strict=True))
 
-    front, back_row = rows
     left_of: dict[int, float] = {}
-    for row in bands or [front, sky_row]:
+    for row in rows.bands or [rows.front, rows.sky_row]:
         if row:
-            left_of |= spread(row)
-    if back_row:  # the back row stands in the gaps of the front row
-        centres = [left_of[c] + measures[c][0] * sx / 2 for c in front]
-        slots = _gap_slots(centres, len(back_row))
-        left_of |= dict(zip(back_row, _spread([measures[c][0] * sx for c in back_row], slots), strict=True))
-    # 8. Vertical anchoring of each column, then boxes for every instance.
-    grounded = any(e.shape.zone == "ground" for e in entities)
-    for c in order:
-        left = left_of[c]
-        layers = col_layers[c]
-        col_w, col_h, tops = measures[c]
-        members = [m for layer in layers for m in layer]
-        pos = set().union(*(entities[m].positions for m in members))
-        zones = {entities[m].shape.zone for m in layers[-1]}
-        h_norm = col_h * sy
-        if "top" in pos:
-            top = MARGIN + 0.02
-        elif "bottom" in pos:
-            top = 1 - MARGIN - h_norm
-        elif "background" in pos and "foreground" not in pos:
-            top = max(MARGIN, 0.55 - h_norm)
-        elif zones == {"sky"}:
-            top = 0.06 + 0.04 * (c % 2)
-        elif "ground" in zones or "foreground" in pos or grounded and zones == {"any"} and len(layers) == 1:
-            top = GROUND - h_norm
-        else:
-            top = 0.5 + 0.06 - h_norm / 2
-        top -= DEPTH_RAISE * h_norm * (c in back)  # set back, behind the front row
-        top = min(max(MARGIN * 0.5, top), max(0.0, 1 - MARGIN * 0.5 - h_norm))
-        for d, layer in enumerate(layers):
-            row_w = sum(entities[m].extent[0] for m in layer) + GAP * (len(layer) - 1)
-            x = left + (col_w - row_w) / 2 * sx
-            layer_h = max(entities[m].extent[1] for m in layer)
-            for m in layer:
-                ew, eh = entities[m].extent
-                y0 = top + (tops[d] + layer_h - eh) * sy  # objects of a layer share a baseline
-                entities[m].boxes = _instances(entities[m], x, y0, sx, sy)
-                x += (ew + GAP) * sx
-    _clear_back_row(
-        [m for c in back for m in col_layers[c][0]], [m for c in front for m in col_layers[c][0]], entities
-    )
-    _span(entities, scene, horizontal)
-    _lift_to_sky(entities, relations)
-    _into_hands(entities, relations, scene)
-    return _fit_tokens([entity.boxes for entity in entities], width, height)
+            left_of |= spread(row, [_column_target(columns, c, alone) for c in row])
+    if rows.back_row:  # the back row stands in the gaps of the front row
+        centres = [left_of[c] + columns.measures[c][0] * sx / 2 for c in rows.front]
+        left_of |= spread(rows.back_row, _gap_slots(centres, len(rows.back_row)))
+    return left_of
+
+
+def _column_top(columns: _Columns, c: int, grounded: bool, set_back: bool, sy: float) -> float:
+    """Normalised top edge of column ``c``: at a stated top or bottom or in the background, else where its
+    lowest objects belong (the sky, the ground, the middle); a column set back stands higher."""
+    layers = columns.layers[c]
+    positions = columns.positions(c)
+    zones = {columns.entities[m].shape.zone for m in layers[-1]}
+    h_norm = columns.measures[c][1] * sy
+    if "top" in positions:
+        top = MARGIN + 0.02
+    elif "bottom" in positions:
+        top = 1 - MARGIN - h_norm
+    elif "background" in positions and "foreground" not in positions:
+        top = max(MARGIN, 0.55 - h_norm)
+    elif zones == {"sky"}:
+        top = 0.06 + 0.04 * (c % 2)
+    elif "ground" in zones or "foreground" in positions or grounded and zones == {"any"} and len(layers) == 1:
+        top = GROUND - h_norm
+    else:
+        top = 0.5 + 0.06 - h_norm / 2
+    top -= DEPTH_RAISE * h_norm * set_back  # set back, behind the front row
+    return min(max(MARGIN * 0.5, top), max(0.0, 1 - MARGIN * 0.5 - h_norm))
+
+
+def _box_column(columns: _Columns, c: int, left: float, top: float, sx: float, sy: float) -> None:
+    """Boxes for every instance in column ``c``: each layer centred in the column, its objects side by side
+    on a shared baseline."""
+    entities = columns.entities
+    col_w, _, tops = columns.measures[c]
+    for d, layer in enumerate(columns.layers[c]):
+        row_w = sum(entities[m].extent[0] for m in layer) + GAP * (len(layer) - 1)
+        x = left + (col_w - row_w) / 2 * sx
+        layer_h = max(entities[m].extent[1] for m in layer)
+        for m in layer:
+            ew, eh = entities[m].extent
+            y0 = top + (tops[d] + layer_h - eh) * sy  # objects of a layer share a baseline
+            entities[m].boxes = _instances(entities[m], x, y0, sx, sy)
+            x += (ew + GAP) * sx
 
 
 def _clear_back_row(back: list[int], front: list[int], entities: list[_Entity]) -> None:

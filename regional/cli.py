@@ -17,6 +17,7 @@ SUBCOMMANDS = {
     "worker": ("worker.cli", "Run a queue worker."),
     "bench": ("regional.bench.cli", "Benchmarks: cost (FLOPs, time, memory) and quality."),
     "drill": ("drill.cli", "Fault drills against real processes: worker kills, Redis outage, load, bad input."),
+    "client": ("client.cli", "Talk to a running service: submit, wait, get, list, cancel, images, plan."),
 }
 
 

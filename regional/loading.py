@@ -1,11 +1,21 @@
-"""Load a RegionalFluxPipeline from the Hub, a local folder, or the built-in tiny model."""
+"""Load a RegionalFluxPipeline from the Hub, a local folder, or the built-in tiny model.
+
+torch is imported where a pipeline is loaded, so the API process can ask ``sampling_defaults_of`` a model's
+defaults without it.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
-import torch
+from regional.defaults import SamplingDefaults, defaults_for
+
+if TYPE_CHECKING:
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +50,32 @@ def default_model(device: str) -> str:
     return "toy" if TOY_MODEL_DIR.is_dir() else "tiny"
 
 
+def sampling_defaults_of(model: str) -> SamplingDefaults | None:
+    """The sampling defaults ``model`` (a name as ``load_pipeline`` takes it) gets, read from its transformer's
+    ``config.json`` without loading it: a local folder, or a Hub model in the local cache. None when that file
+    is not on this machine (or names 'auto', which depends on the host)."""
+    if model == "tiny":
+        return defaults_for(SimpleNamespace(guidance_embeds=True))  # ``tiny_flux_pipeline``'s default
+    source = MODEL_ALIASES.get(model, model)
+    config = Path(source) / "transformer" / "config.json"
+    if not config.is_file():
+        try:
+            from huggingface_hub import try_to_load_from_cache
+        except ImportError:  # the API's image has no sampler extras
+            return None
+        cached = try_to_load_from_cache(source, "transformer/config.json") if source.count("/") == 1 else None
+        if not isinstance(cached, str):
+            return None
+        config = Path(cached)
+    # diffusers' FluxTransformer2DModel has no guidance embedding unless its config says so
+    guidance_embeds = json.loads(config.read_text()).get("guidance_embeds", False)
+    return defaults_for(SimpleNamespace(guidance_embeds=guidance_embeds))
+
+
 def pick_dtype(name: str, device: str) -> torch.dtype:
     """'auto' is bfloat16 on CUDA (FLUX's native dtype) and float32 elsewhere."""
+    import torch
+
     if name == "auto":
         return torch.bfloat16 if device == "cuda" else torch.float32
     return getattr(torch, name)
@@ -53,6 +87,8 @@ def load_pipeline(model: str, dtype: str = "auto", cpu_offload: bool = False, de
     The pipeline goes to CUDA when available; ``cpu_offload`` there keeps it in CPU memory and moves each
     model to the GPU only while it runs (enable_model_cpu_offload), for 24 GB cards.
     """
+    import torch
+
     from regional.pipeline import RegionalFluxPipeline
     from regional.testing import tiny_flux_pipeline
 

