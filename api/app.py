@@ -19,6 +19,7 @@ from api.auth import OwnerSecret
 from api.metrics import build_registry
 from api.quotas import RateLimiter, RateLimitHeaders
 from api.routers import events, generations, ops, plans, studio, webhooks
+from api.routers.events import OpenStreams
 from api.service import GenerationService
 from api.settings import ApiSettings, get_settings
 from api.webhooks import WebhookDeliverer, WebhookSecrets, WebhookSettings
@@ -101,6 +102,7 @@ def create_app(
         app.state.metrics = build_registry(service.store)
         # events streams block on XREAD: an asyncio client, so a waiting stream holds no thread
         app.state.events_redis = events_redis = AsyncRedis.from_url(settings.redis_url)
+        app.state.event_streams = OpenStreams()
         app.state.webhook_secrets = WebhookSecrets(redis, service.keys, webhook_settings.secret_grace_s)
         # the owner secret is loaded once; a rate-limit check is one script call, on the asyncio client
         app.state.owner_secret = OwnerSecret(settings, events_redis)

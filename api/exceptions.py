@@ -8,9 +8,12 @@ from typing import Any
 class ApiError(Exception):
     """An HTTP problem: ``status``, a machine-readable ``code``, a human ``detail``, optional extras."""
 
-    def __init__(self, status: int, code: str, detail: str, **extra: Any) -> None:
+    def __init__(
+        self, status: int, code: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
         super().__init__(detail)
         self.status, self.code, self.detail, self.extra = status, code, detail, extra
+        self.headers = headers or {}
 
 
 class NotFound(ApiError):

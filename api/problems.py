@@ -54,7 +54,7 @@ async def _validation(request: Request, exc: RequestValidationError) -> JSONResp
 
 
 async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    headers = {**exc.headers, **({"WWW-Authenticate": "Bearer"} if exc.status == 401 else {})}
     return problem(exc.status, exc.code, exc.detail, headers=headers, **exc.extra)
 
 

@@ -214,7 +214,7 @@ class Example(BaseModel):
     prompt: str
     width: int
     height: int
-    layout: Layout | None = None
+    layout: StoredLayout | None = None
 
 
 class DeploymentLimits(BaseModel):

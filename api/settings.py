@@ -141,6 +141,12 @@ class ApiSettings(ServiceSettings):
     max_steps: int = Field(default=100, ge=1, description="Most denoising steps.")
     max_images: int = Field(default=4, ge=1, description="Most images per generation.")
     max_wait_s: int = Field(default=60, ge=0, le=60, description="Longest `Prefer: wait=N` honoured.")
+    max_event_streams: int = Field(
+        default=1000, ge=1, description="Most events streams one API process holds open (503 beyond)."
+    )
+    max_event_streams_per_key: int = Field(
+        default=20, ge=1, description="Most events streams one API key holds open on one API process (429 beyond)."
+    )
     sse_heartbeat_s: float = Field(
         default=15.0,
         gt=0,

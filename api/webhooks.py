@@ -276,6 +276,9 @@ class WebhookDeliverer:
             outcome.update(delivered=False, error=f"unsafe target: {exc}", final=True)
         except (httpx.HTTPError, OSError) as exc:
             outcome.update(delivered=False, error=type(exc).__name__)
+        except Exception as exc:  # recorded and retried like any failure, never a message stuck in a loop
+            logger.exception("generation %s: webhook %s failed unexpectedly", record["id"], message_id)
+            outcome.update(delivered=False, error=type(exc).__name__)
         await asyncio.to_thread(self._record, record, pending, message_id, outcome)
 
     def _signed_body(

@@ -1,17 +1,18 @@
-"""Training-free regional prompting for FLUX.1 on stock diffusers.
+"""Training-free regional prompting for joint-attention diffusion transformers (FLUX.1, Chroma) on stock
+diffusers.
 
-``Layout`` and ``Region`` need no torch; ``RegionalFluxPipeline`` is imported on first use so that
-processes that only validate layouts (the API) never load torch or diffusers.
+``Layout`` and ``Region`` need no torch; the pipelines are imported on first use so that processes that
+only validate layouts (the API) never load torch or diffusers.
 """
 
 from regional.layout import Layout, Region
 
-__all__ = ["Layout", "Region", "RegionalFluxPipeline"]
+__all__ = ["Layout", "Region", "RegionalChromaPipeline", "RegionalFluxPipeline"]
 
 
 def __getattr__(name: str):
-    if name == "RegionalFluxPipeline":
-        from regional.pipeline import RegionalFluxPipeline
+    if name in ("RegionalFluxPipeline", "RegionalChromaPipeline"):
+        from regional.families import regional_pipeline_class
 
-        return RegionalFluxPipeline
+        return regional_pipeline_class(name)
     raise AttributeError(f"module 'regional' has no attribute {name!r}")

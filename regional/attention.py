@@ -1,34 +1,35 @@
-"""Region-aware joint attention for FLUX (paper section 3), as a stock-diffusers attention processor.
+"""Region-aware joint attention (paper section 3), shared by every model family.
 
 One transformer forward per step carries one text sequence, ``[base prompt | regional prompts]``, followed
 by the image tokens, which are processed once. Inside an injected block the image tokens' attention is
 
     z = beta * z_base + (1 - beta) * z_region                                    (eq. 7)
 
-where ``z_base`` is plain FLUX attention over ``[base prompt | image]`` (no mask) and ``z_region`` is the
+where ``z_base`` is the model's plain attention over ``[base prompt | image]`` and ``z_region`` is the
 masked attention over ``[regional prompts | image]`` with the mask M of ``regional.masks`` (eqs. 3-6). The
-base prompt's tokens attend as in plain FLUX; the regional prompts' tokens attend through M. In a block
-that is not injected the image tokens take ``z_base`` alone (beta = 1) and the regional prompts' tokens
-still attend through M, so they keep evolving as in the authors' method.
+base prompt's tokens attend as in the plain model; the regional prompts' tokens attend through M. In a
+block that is not injected the image tokens take ``z_base`` alone (beta = 1) and the regional prompts'
+tokens still attend through M, so they keep evolving as in the authors' method.
 
 The regional path's masked attention has two exact implementations: ``GroupedAttention`` (default: one
 unmasked attention per group of tokens that share their regions, no L x L mask) and
 ``DenseMaskedAttention`` (SDPA with the boolean mask M; the reference).
 
-Nothing here is cached between calls: all per-request state arrives in ``RegionalAttentionState`` through
-``joint_attention_kwargs``, so one pipeline can serve any sequence of layouts.
+A family hooks this into its attention modules with a ``RegionalAttnProcessor`` subclass
+(``regional.families``). Nothing here is cached between calls: all per-request state arrives in
+``RegionalAttentionState`` through ``joint_attention_kwargs``, so one pipeline can serve any sequence of
+layouts.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from diffusers.models.attention_dispatch import dispatch_attention_fn
-from diffusers.models.embeddings import apply_rotary_emb
-from diffusers.models.transformers.transformer_flux import FluxAttnProcessor
 
 from regional.masks import AttentionGroups, attention_groups, joint_attention_mask, token_region_bits
 
@@ -139,19 +140,27 @@ def regional_joint_attention(
     value: torch.Tensor,
     state: RegionalAttentionState,
     injected: bool,
+    attention_mask: torch.Tensor | None = None,
     backend=None,
 ) -> torch.Tensor:
     """Attention over ``[base text | regional texts | image]``; all tensors (batch, seq, heads, head_dim).
 
+    ``attention_mask``: the mask the model's block passes for the whole sequence, shape (batch, 1, L, L), or
+    None (FLUX.1 has none). ``z_base`` uses its ``[base text | image]`` rows and columns, exactly as the
+    plain model would on the base prompt alone (Chroma's T5 padding mask). The regional path uses M alone:
+    each regional prompt carries only the tokens its model attends to (``region_token_margin``).
     Returns the output in the same order and shape as ``query``.
     """
     nb, nr = state.base_text_len, state.region_text_len
 
-    def base_part(x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([x[:, :nb], x[:, nb + nr :]], dim=1)
+    def base_part(x: torch.Tensor, dim: int = 1) -> torch.Tensor:
+        return torch.cat([x.narrow(dim, 0, nb), x.narrow(dim, nb + nr, x.shape[dim] - nb - nr)], dim=dim)
 
-    # z_base: exactly plain FLUX attention, through diffusers' dispatcher (honours set_attention_backend).
-    z_base = dispatch_attention_fn(base_part(query), base_part(key), base_part(value), backend=backend)
+    base_mask = None if attention_mask is None else base_part(base_part(attention_mask, -2), -1)
+    # z_base: exactly plain attention, through diffusers' dispatcher (honours set_attention_backend).
+    z_base = dispatch_attention_fn(
+        base_part(query), base_part(key), base_part(value), attn_mask=base_mask, backend=backend
+    )
     regional_qkv = query[:, nb:], key[:, nb:], value[:, nb:]
     if injected:
         z_region = state.region_attention(*regional_qkv)
@@ -164,81 +173,27 @@ def regional_joint_attention(
     return torch.cat([z_base[:, :nb], region_text.to(z_base.dtype), image.to(z_base.dtype)], dim=1)
 
 
-class RegionalFluxAttnProcessor(FluxAttnProcessor):
-    """FLUX attention that applies regional prompting when a ``regional_state`` is passed, else stock FLUX.
-
-    One instance per attention module, so it knows which block it serves; it holds no per-request data.
-    """
+class RegionalAttnProcessor:
+    """Base of the families' regional attention processors: one instance per attention module, so it knows
+    which block it serves; it holds no per-request data."""
 
     def __init__(self, block_type: BlockType, block_index: int):
         super().__init__()
         self.block_type = block_type
         self.block_index = block_index
 
-    def __call__(
-        self,
-        attn,
-        hidden_states: torch.Tensor,
-        encoder_hidden_states: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        image_rotary_emb: torch.Tensor | None = None,
-        regional_state: RegionalAttentionState | None = None,
-    ):
-        if regional_state is None:
-            return super().__call__(
-                attn, hidden_states, encoder_hidden_states, attention_mask, image_rotary_emb
-            )
-        if attention_mask is not None:
-            raise ValueError("regional prompting builds its own attention mask; do not pass attention_mask")
-
-        query, key, value = _joint_qkv(attn, hidden_states, encoder_hidden_states)
-        if image_rotary_emb is not None:
-            query = apply_rotary_emb(query, image_rotary_emb, sequence_dim=1)
-            key = apply_rotary_emb(key, image_rotary_emb, sequence_dim=1)
-        injected = regional_state.injects(self.block_type, self.block_index)
-        out = regional_joint_attention(query, key, value, regional_state, injected, self._attention_backend)
-        out = out.flatten(2, 3).to(query.dtype)
-
-        if encoder_hidden_states is None:  # single-stream block: the caller applies the output projection
-            return out
-        text_len = encoder_hidden_states.shape[1]
-        text_out, image_out = out[:, :text_len], out[:, text_len:]
-        image_out = attn.to_out[1](attn.to_out[0](image_out.contiguous()))
-        text_out = attn.to_add_out(text_out.contiguous())
-        return image_out, text_out
+    def injects(self, state: RegionalAttentionState) -> bool:
+        return state.injects(self.block_type, self.block_index)
 
 
-def _joint_qkv(attn, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor | None):
-    """Q, K, V of ``[text | image]`` after the QK norms, each (batch, seq, heads, head_dim)."""
-    if getattr(attn, "fused_projections", False):
-        raise ValueError(
-            "regional prompting does not support fused QKV projections; call unfuse_qkv_projections()"
-        )
-
-    def heads(x: torch.Tensor) -> torch.Tensor:
-        return x.unflatten(-1, (-1, attn.head_dim))
-
-    query = attn.norm_q(heads(attn.to_q(hidden_states)))
-    key = attn.norm_k(heads(attn.to_k(hidden_states)))
-    value = heads(attn.to_v(hidden_states))
-    if encoder_hidden_states is not None:
-        text_query = attn.norm_added_q(heads(attn.add_q_proj(encoder_hidden_states)))
-        text_key = attn.norm_added_k(heads(attn.add_k_proj(encoder_hidden_states)))
-        text_value = heads(attn.add_v_proj(encoder_hidden_states))
-        query = torch.cat([text_query, query], dim=1)
-        key = torch.cat([text_key, key], dim=1)
-        value = torch.cat([text_value, value], dim=1)
-    return query, key, value
-
-
-def install_regional_processors(transformer) -> None:
-    """Give every attention module of a FluxTransformer2DModel its own RegionalFluxAttnProcessor."""
-    for index, block in enumerate(transformer.transformer_blocks):
-        block.attn.set_processor(RegionalFluxAttnProcessor("double", index))
-    for index, block in enumerate(transformer.single_transformer_blocks):
-        block.attn.set_processor(RegionalFluxAttnProcessor("single", index))
+def install_regional_processors(
+    attention_blocks: Mapping[BlockType, Sequence], processor_class: type[RegionalAttnProcessor]
+) -> None:
+    """Give every attention module its own ``processor_class(block type, index in its block list)``."""
+    for block_type, modules in attention_blocks.items():
+        for index, module in enumerate(modules):
+            module.set_processor(processor_class(block_type, index))
 
 
 def has_regional_processors(transformer) -> bool:
-    blocks = [*transformer.transformer_blocks, *transformer.single_transformer_blocks]
-    return all(isinstance(block.attn.processor, RegionalFluxAttnProcessor) for block in blocks)
+    return all(isinstance(p, RegionalAttnProcessor) for p in transformer.attn_processors.values())

@@ -17,10 +17,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
         default="auto",
-        help="auto (dev on a GPU, else the toy model), tiny, toy, dev, schnell, a Hub id or a local folder",
+        help="auto (dev on a GPU, else the toy model), tiny, tiny-chroma, toy, dev, schnell, chroma, a Hub id or "
+        "a local folder (FLUX.1 or Chroma)",
     )
     parser.add_argument("--steps", type=int, help="denoising steps (default: per model)")
-    parser.add_argument("--guidance", type=float, help="distilled guidance scale (default: per model)")
+    parser.add_argument(
+        "--guidance", type=float, help="FLUX.1: distilled guidance; Chroma: CFG scale (default: per model)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--base-ratio", type=float, help="beta of eq. 7 in [0, 1] (default: per model)")
     parser.add_argument("--inject-steps", type=int, help="steps with regional control (default: per model)")

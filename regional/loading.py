@@ -1,7 +1,8 @@
-"""Load a RegionalFluxPipeline from the Hub, a local folder, or the built-in tiny model.
+"""Load a regional pipeline from the Hub, a local folder, or a built-in tiny model.
 
-torch is imported where a pipeline is loaded, so the API process can ask ``sampling_defaults_of`` a model's
-defaults without it.
+The family's pipeline is picked from the checkpoint's ``model_index.json`` ``_class_name``
+(``regional.families``). torch is imported where a pipeline is loaded, so the API process can ask
+``sampling_defaults_of`` a model's defaults without it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 from regional.defaults import SamplingDefaults, defaults_for
+from regional.families import family_of
 
 if TYPE_CHECKING:
     import torch
@@ -26,7 +28,11 @@ MODEL_ALIASES = {
     "toy": str(TOY_MODEL_DIR),
     "dev": "black-forest-labs/FLUX.1-dev",
     "schnell": "black-forest-labs/FLUX.1-schnell",
+    "chroma": "lodestones/Chroma1-HD",
 }
+
+TINY_MODELS = {"tiny": "flux", "tiny-chroma": "chroma"}
+"""The built-in random-weight models (``regional.testing``) and their families."""
 
 
 def flux_dev_is_cached() -> bool:
@@ -50,26 +56,35 @@ def default_model(device: str) -> str:
     return "toy" if TOY_MODEL_DIR.is_dir() else "tiny"
 
 
+def _model_file(source: str, name: str) -> Path | None:
+    """``name`` inside ``source``: a local folder, or a Hub model in the local cache; None when absent."""
+    local = Path(source) / name
+    if local.is_file():
+        return local
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # the API's image has no sampler extras
+        return None
+    cached = try_to_load_from_cache(source, name) if source.count("/") == 1 else None
+    return Path(cached) if isinstance(cached, str) else None
+
+
 def sampling_defaults_of(model: str) -> SamplingDefaults | None:
-    """The sampling defaults ``model`` (a name as ``load_pipeline`` takes it) gets, read from its transformer's
-    ``config.json`` without loading it: a local folder, or a Hub model in the local cache. None when that file
-    is not on this machine (or names 'auto', which depends on the host)."""
-    if model == "tiny":
-        return defaults_for(SimpleNamespace(guidance_embeds=True))  # ``tiny_flux_pipeline``'s default
+    """The sampling defaults ``model`` (a name as ``load_pipeline`` takes it) gets, read from its
+    ``model_index.json`` (the family; FLUX.1 when absent) and its transformer's ``config.json`` without loading
+    it: a local folder, or a Hub model in the local cache. None when the transformer config is not on this
+    machine (or ``model`` is 'auto', which depends on the host)."""
+    if model in TINY_MODELS:  # the tiny FLUX pipeline has a guidance embedding (dev-like)
+        return defaults_for(TINY_MODELS[model], SimpleNamespace(guidance_embeds=True))
     source = MODEL_ALIASES.get(model, model)
-    config = Path(source) / "transformer" / "config.json"
-    if not config.is_file():
-        try:
-            from huggingface_hub import try_to_load_from_cache
-        except ImportError:  # the API's image has no sampler extras
-            return None
-        cached = try_to_load_from_cache(source, "transformer/config.json") if source.count("/") == 1 else None
-        if not isinstance(cached, str):
-            return None
-        config = Path(cached)
+    config = _model_file(source, "transformer/config.json")
+    if config is None:
+        return None
+    index = _model_file(source, "model_index.json")
+    family = family_of(json.loads(index.read_text())["_class_name"]) if index else "flux"
     # diffusers' FluxTransformer2DModel has no guidance embedding unless its config says so
     guidance_embeds = json.loads(config.read_text()).get("guidance_embeds", False)
-    return defaults_for(SimpleNamespace(guidance_embeds=guidance_embeds))
+    return defaults_for(family, SimpleNamespace(guidance_embeds=guidance_embeds))
 
 
 def pick_dtype(name: str, device: str) -> torch.dtype:
@@ -82,25 +97,29 @@ def pick_dtype(name: str, device: str) -> torch.dtype:
 
 
 def load_pipeline(model: str, dtype: str = "auto", cpu_offload: bool = False, device: str | None = None):
-    """``model``: 'auto', 'tiny' (random weights), 'toy' (shapes world), 'dev', 'schnell', a Hub id or a folder.
+    """``model``: 'auto', 'tiny' / 'tiny-chroma' (random weights), 'toy' (shapes world), 'dev', 'schnell',
+    'chroma', a Hub id or a folder. The regional pipeline is the one of the family its ``model_index.json``
+    names (FluxPipeline -> RegionalFluxPipeline, ChromaPipeline -> RegionalChromaPipeline).
 
     The pipeline goes to CUDA when available; ``cpu_offload`` there keeps it in CPU memory and moves each
     model to the GPU only while it runs (enable_model_cpu_offload), for 24 GB cards.
     """
     import torch
+    from diffusers import DiffusionPipeline
 
-    from regional.pipeline import RegionalFluxPipeline
-    from regional.testing import tiny_flux_pipeline
+    from regional.families import regional_pipeline_class
+    from regional.testing import tiny_chroma_pipeline, tiny_flux_pipeline
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if model == "auto":
         model = default_model(device)
         logger.info("model 'auto' is %r on %s", model, device)
-    if model == "tiny":
+    if model in TINY_MODELS:
         logger.warning("using the tiny random-weight model: it draws noise, not pictures")
-        return tiny_flux_pipeline().to(device)
+        return (tiny_flux_pipeline() if model == "tiny" else tiny_chroma_pipeline()).to(device)
     source = MODEL_ALIASES.get(model, model)
-    pipe = RegionalFluxPipeline.from_pretrained(source, torch_dtype=pick_dtype(dtype, device))
+    pipeline_class = regional_pipeline_class(DiffusionPipeline.load_config(source)["_class_name"])
+    pipe = pipeline_class.from_pretrained(source, torch_dtype=pick_dtype(dtype, device))
     if cpu_offload and device == "cuda":
         pipe.enable_model_cpu_offload()
     else:

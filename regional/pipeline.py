@@ -1,37 +1,39 @@
-"""RegionalFluxPipeline: FLUX.1 text-to-image with training-free regional prompting, on stock diffusers.
+"""The regional pipeline's stages and denoising loop, shared by every model family, on stock diffusers.
 
-It is a FluxPipeline (same components, same loading, LoRA loaders, offloading) whose ``__call__`` takes a
-``Layout``. Steps before ``inject_steps`` run one transformer forward over
-``[base prompt | regional prompts | image]`` with region-aware attention (``regional.attention``); later
-steps are plain FLUX with the base prompt alone.
+A family's pipeline (``regional.families``) is its stock diffusers pipeline (same components, loading,
+LoRA loaders, offloading) with ``RegionalPipelineMixin`` in front, whose ``__call__`` takes a ``Layout``.
+Steps before ``inject_steps`` run one transformer forward over ``[base prompt | regional prompts | image]``
+with region-aware attention (``regional.attention``); later steps are the plain model with the base prompt.
+With classifier-free guidance the negative prompt's pass is always plain: a layout has no regional negative
+prompts, and the paper's control acts through the prompts being drawn.
+
+``RegionalFluxPipeline`` and ``RegionalChromaPipeline`` are importable from here as well.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
 import numpy as np
 import torch
-from diffusers import FluxPipeline
 from diffusers.pipelines.flux.pipeline_flux import calculate_shift, retrieve_timesteps
-from diffusers.pipelines.flux.pipeline_output import FluxPipelineOutput
 
 from regional.attention import (
+    BlockType,
     RegionalAttentionState,
+    RegionalAttnProcessor,
     build_region_attention,
     has_regional_processors,
     install_regional_processors,
 )
-from regional.defaults import SamplingDefaults, defaults_for
+from regional.defaults import REGION_TOKEN_MARGINS, SamplingDefaults, defaults_for
 from regional.layout import Layout
 from regional.masks import layout_regions
 
 logger = logging.getLogger(__name__)
-
-REGION_TOKEN_MARGIN = 8
-"""Padding tokens kept after each regional prompt's real tokens (its EOS included); see README, Cost."""
 
 
 def select_blocks(count: int, interval: int, explicit: Sequence[int] | None, name: str) -> frozenset[int]:
@@ -48,44 +50,137 @@ def select_blocks(count: int, interval: int, explicit: Sequence[int] | None, nam
     return frozenset(range(0, count, interval))
 
 
-class RegionalFluxPipeline(FluxPipeline):
-    """FluxPipeline with a ``layout`` argument. Load it exactly like FluxPipeline (``from_pretrained``)."""
+@dataclass(frozen=True)
+class PromptEmbeds:
+    """A prompt encoded as the family's stock pipeline encodes it, repeated for every image of the batch."""
+
+    embeds: torch.Tensor
+    """Shape (batch, T, dim): the text tokens the transformer attends to."""
+    pooled: torch.Tensor | None = None
+    """Shape (batch, dim): FLUX.1's pooled CLIP embedding; None where the family has none (Chroma)."""
+    mask: torch.Tensor | None = None
+    """Shape (batch, T): the text tokens the transformer may attend to, in the stock pipeline's dtype
+    (Chroma's T5 padding mask); None where the family attends to every token (FLUX.1)."""
+
+    def followed_by(self, region_embeds: torch.Tensor) -> PromptEmbeds:
+        """``[this prompt | regional prompts]``, from ``region_embeds`` of shape (1, R, dim). The mask marks the
+        regional tokens attendable; the regional path never reads it (it uses M, ``regional.attention``)."""
+        batch = self.embeds.shape[0]
+        region_embeds = region_embeds.to(self.embeds.dtype).expand(batch, -1, -1)
+        mask = self.mask
+        if mask is not None:
+            mask = torch.cat([mask, mask.new_ones(batch, region_embeds.shape[1])], dim=1)
+        return replace(self, embeds=torch.cat([self.embeds, region_embeds], dim=1), mask=mask)
+
+
+class RegionalPipelineMixin:
+    """The shared stages (``check_regional_inputs``, ``encode_regional_prompts``, ``prepare_regional_state``,
+    ``prepare_timesteps``, the loop in ``__call__``, ``decode_latents``) in front of a stock pipeline.
+
+    A family supplies the hooks below. The loop assumes FLUX.1-shaped latents (an 8x VAE, 2x2 packing, one
+    token per 16 px: ``regional.raster``) and the stock pipeline's ``prepare_latents``.
+    """
+
+    family: str
+    """The family's name in ``regional.families`` and ``regional.defaults``."""
+    regional_processor: type[RegionalAttnProcessor]
+    """The attention processor installed on every attention module of ``regional_attention_blocks()``."""
+    pipeline_output: type
+    """The stock pipeline's output class."""
+
+    # --- family hooks ------------------------------------------------------------------------------------
+
+    @property
+    def text_tokenizer(self):
+        """The tokenizer of the text encoder whose embeddings the regional prompts carry (T5)."""
+        raise NotImplementedError
+
+    def encode_text(
+        self, prompt: str, batch: int, max_sequence_length: int, lora_scale: float | None
+    ) -> PromptEmbeds:
+        """The base (or negative) prompt, encoded exactly as the stock pipeline encodes its prompt."""
+        raise NotImplementedError
+
+    def regional_text_embeds(self, prompts: list[str], max_sequence_length: int, device) -> torch.Tensor:
+        """Each prompt encoded as the stock pipeline encodes a prompt, padded to ``max_sequence_length``:
+        shape (len(prompts), max_sequence_length, dim)."""
+        raise NotImplementedError
+
+    def transformer_inputs(self, prompt: PromptEmbeds, image_tokens: int, guidance_scale: float) -> dict:
+        """The transformer's keyword arguments for ``prompt`` (all but the latents, timestep and image ids)."""
+        raise NotImplementedError
+
+    def classifier_free_guidance_scale(
+        self, guidance_scale: float, true_cfg_scale: float, negative_prompt: str | None
+    ) -> float:
+        """The scale of the negative-prompt pass; 1 or less runs none."""
+        raise NotImplementedError
+
+    def regional_attention_blocks(self) -> Mapping[BlockType, Sequence]:
+        """The attention modules of each block type, in order; their counts bound the block schedule."""
+        raise NotImplementedError
+
+    # --- shared stages -----------------------------------------------------------------------------------
 
     @property
     def sampling_defaults(self) -> SamplingDefaults:
-        """Defaults for this checkpoint: FLUX.1-dev-like (guidance embedding) or FLUX.1-schnell-like."""
-        return defaults_for(self.transformer.config)
+        """Defaults for this checkpoint (``regional.defaults``): per family, and FLUX.1-dev or -schnell."""
+        return defaults_for(self.family, self.transformer.config)
 
     def regional_token_lengths(
         self, prompts: list[str], max_sequence_length: int, token_margin: int | None
     ) -> list[int]:
-        """Tokens kept per regional prompt: its real T5 tokens (EOS included) plus ``token_margin``, or all
+        """Tokens kept per regional prompt: its real tokens (EOS included) plus ``token_margin``, or all
         ``max_sequence_length`` when ``token_margin`` is None."""
         if token_margin is None:
             return [max_sequence_length] * len(prompts)
-        real = self.tokenizer_2(prompts, truncation=True, max_length=max_sequence_length).input_ids
+        real = self.text_tokenizer(prompts, truncation=True, max_length=max_sequence_length).input_ids
         return [min(len(ids) + token_margin, max_sequence_length) for ids in real]
 
     def encode_regional_prompts(
         self, prompts: list[str], max_sequence_length: int, token_margin: int | None, device: torch.device
     ) -> tuple[torch.Tensor, list[int]]:
-        """T5 embeddings of the regional prompts, concatenated along the sequence.
+        """Text embeddings of the regional prompts, concatenated along the sequence.
 
-        Each prompt is encoded exactly as FluxPipeline encodes a prompt (padded to ``max_sequence_length``, so
-        its embeddings match what FLUX saw in training), then cut to its real tokens plus ``token_margin``
-        padding tokens; ``token_margin=None`` keeps all ``max_sequence_length`` tokens (the authors' choice).
-        Returns (embeddings of shape (1, sum(lengths), dim), lengths).
+        Each prompt is encoded exactly as the stock pipeline encodes a prompt (padded to
+        ``max_sequence_length``, so its embeddings match what the model saw in training), then cut to its real
+        tokens plus ``token_margin`` padding tokens; ``token_margin=None`` keeps all ``max_sequence_length``
+        tokens (the authors' choice for FLUX.1). Returns (embeddings of shape (1, sum(lengths), dim), lengths).
         """
-        embeds = self._get_t5_prompt_embeds(
-            prompt=prompts, max_sequence_length=max_sequence_length, device=device
-        )
-        if token_margin is None:
-            lengths = [max_sequence_length] * len(prompts)
-        else:
-            real = self.tokenizer_2(prompts, truncation=True, max_length=max_sequence_length).input_ids
-            lengths = [min(len(ids) + token_margin, max_sequence_length) for ids in real]
+        embeds = self.regional_text_embeds(prompts, max_sequence_length, device)
+        lengths = self.regional_token_lengths(prompts, max_sequence_length, token_margin)
         pieces = [embeds[i, :length] for i, length in enumerate(lengths)]
         return torch.cat(pieces, dim=0).unsqueeze(0), lengths
+
+    def prepare_regional_state(
+        self,
+        layout: Layout,
+        base: PromptEmbeds,
+        max_sequence_length: int,
+        token_margin: int | None,
+        region_attention: str,
+        base_ratio: float,
+        double_blocks: frozenset[int],
+        single_blocks: frozenset[int],
+    ) -> tuple[PromptEmbeds, RegionalAttentionState]:
+        """``[base prompt | regional prompts]`` and the processors' state: built once per request, shared by
+        every step and block."""
+        device = base.embeds.device
+        prompts, membership = layout_regions(layout)
+        region_embeds, lengths = self.encode_regional_prompts(
+            prompts, max_sequence_length, token_margin, device
+        )
+        state = RegionalAttentionState(
+            base_text_len=base.embeds.shape[1],
+            region_text_len=region_embeds.shape[1],
+            region_attention=build_region_attention(
+                torch.from_numpy(membership), lengths, device, region_attention
+            ),
+            base_ratio=base_ratio,
+            double_blocks=double_blocks,
+            single_blocks=single_blocks,
+        )
+        return base.followed_by(region_embeds), state
 
     def prepare_timesteps(self, steps: int, image_seq_len: int, device, sigmas=None) -> torch.Tensor:
         """The scheduler's timesteps for ``steps`` steps, with FLUX's resolution-dependent shift."""
@@ -101,6 +196,45 @@ class RegionalFluxPipeline(FluxPipeline):
         )
         timesteps, _ = retrieve_timesteps(self.scheduler, steps, device, sigmas=sigmas, mu=mu)
         return timesteps
+
+    def check_regional_inputs(
+        self,
+        steps: int,
+        base_ratio: float,
+        inject_steps: int,
+        num_images_per_prompt: int,
+        max_sequence_length: int,
+        region_token_margin: int | None,
+        callback_on_step_end_tensor_inputs: Sequence[str],
+    ) -> None:
+        if steps < 1:
+            raise ValueError(f"num_inference_steps must be >= 1, got {steps}")
+        if not 0.0 <= base_ratio <= 1.0:
+            raise ValueError(f"base_ratio must be in [0, 1], got {base_ratio}")
+        if not 0 <= inject_steps <= steps:
+            raise ValueError(f"inject_steps must be in [0, num_inference_steps={steps}], got {inject_steps}")
+        if num_images_per_prompt < 1:
+            raise ValueError(f"num_images_per_prompt must be >= 1, got {num_images_per_prompt}")
+        if not 1 <= max_sequence_length <= 512:
+            raise ValueError(
+                f"max_sequence_length must be in [1, 512] (T5's limit), got {max_sequence_length}"
+            )
+        if region_token_margin is not None and region_token_margin < 0:
+            raise ValueError(f"region_token_margin must be >= 0, None or 'auto', got {region_token_margin}")
+        unknown = set(callback_on_step_end_tensor_inputs) - set(self._callback_tensor_inputs)
+        if unknown:
+            raise ValueError(
+                f"callback_on_step_end_tensor_inputs {sorted(unknown)} not in {self._callback_tensor_inputs}"
+            )
+
+    def decode_latents(self, latents: torch.Tensor, height: int, width: int, output_type: str):
+        """Packed latents -> images; ``output_type="latent"`` returns them as they are."""
+        if output_type == "latent":
+            return latents
+        latents = self._unpack_latents(latents, height, width, self.vae_scale_factor)
+        latents = (latents / self.vae.config.scaling_factor) + self.vae.config.shift_factor
+        image = self.vae.decode(latents, return_dict=False)[0]
+        return self.image_processor.postprocess(image, output_type=output_type)
 
     @torch.no_grad()
     def __call__(
@@ -118,7 +252,7 @@ class RegionalFluxPipeline(FluxPipeline):
         generator: torch.Generator | list[torch.Generator] | None = None,
         latents: torch.Tensor | None = None,
         true_cfg_scale: float = 1.0,
-        region_token_margin: int | None = REGION_TOKEN_MARGIN,
+        region_token_margin: int | Literal["auto"] | None = "auto",
         region_attention: str = "grouped",
         max_sequence_length: int | None = None,
         sigmas: list[float] | None = None,
@@ -132,18 +266,21 @@ class RegionalFluxPipeline(FluxPipeline):
 
         Args:
             layout: a ``Layout`` (or its JSON dict); it sets the canvas size and all prompts.
+            guidance_scale: FLUX.1: distilled guidance. Chroma: the classifier-free guidance scale; > 1 runs a
+                plain pass per step with ``layout.negative_prompt`` (or the empty prompt).
             base_ratio: beta of eq. 7 in [0, 1]; lower = stronger regional control, higher = smoother seams.
-            inject_steps: regional control in the first T steps (0 = plain FLUX with the base prompt).
+            inject_steps: regional control in the first T steps (0 = the plain model with the base prompt).
             double_inject_interval / single_inject_interval: inject in every k-th double / single block.
             double_inject_blocks / single_inject_blocks: explicit block indices instead of an interval.
-            true_cfg_scale: > 1 runs an extra plain-FLUX pass per step with ``layout.negative_prompt``, or
-                with the empty prompt when there is none (true classifier-free guidance, twice the cost).
+            true_cfg_scale: FLUX.1 only: > 1 runs an extra plain pass per step with ``layout.negative_prompt``,
+                or with the empty prompt when there is none (true classifier-free guidance, twice the cost).
                 For models trained without guidance distillation; FLUX.1-dev uses ``guidance_scale``.
-            region_token_margin: padding tokens kept after each regional prompt; None pads every regional
-                prompt to ``max_sequence_length`` like the authors' code (slower, closer to their outputs).
+            region_token_margin: padding tokens kept after each regional prompt; "auto" takes the family's
+                (``regional.defaults.REGION_TOKEN_MARGINS``); None pads every regional prompt to
+                ``max_sequence_length`` like the authors' code for FLUX.1 (slower, closer to their outputs).
             region_attention: "grouped" (default: one attention per group of tokens sharing regions, no
                 L x L mask) or "dense" (SDPA with the boolean mask; the reference). Both are exact.
-            Other arguments as in FluxPipeline. ``output_type="latent"`` returns packed latents
+            Other arguments as in the stock pipeline. ``output_type="latent"`` returns packed latents
             (batch, image tokens, channels).
         """
         # 1. Check inputs and fill defaults
@@ -153,45 +290,38 @@ class RegionalFluxPipeline(FluxPipeline):
         guidance_scale = defaults.guidance_scale if guidance_scale is None else guidance_scale
         base_ratio = defaults.base_ratio if base_ratio is None else base_ratio
         inject_steps = min(defaults.inject_steps, steps) if inject_steps is None else inject_steps
+        if region_token_margin == "auto":
+            region_token_margin = REGION_TOKEN_MARGINS[self.family]
         # A tokenizer trained for shorter prompts (the toy model's) declares its own limit.
         max_sequence_length = max_sequence_length or min(
-            defaults.max_sequence_length, self.tokenizer_2.model_max_length
+            defaults.max_sequence_length, self.text_tokenizer.model_max_length
         )
-        if steps < 1:
-            raise ValueError(f"num_inference_steps must be >= 1, got {steps}")
-        if not 0.0 <= base_ratio <= 1.0:
-            raise ValueError(f"base_ratio must be in [0, 1], got {base_ratio}")
-        if not 0 <= inject_steps <= steps:
-            raise ValueError(f"inject_steps must be in [0, num_inference_steps={steps}], got {inject_steps}")
-        if num_images_per_prompt < 1:
-            raise ValueError(f"num_images_per_prompt must be >= 1, got {num_images_per_prompt}")
-        if not 1 <= max_sequence_length <= 512:
-            raise ValueError(
-                f"max_sequence_length must be in [1, 512] (T5's limit in FLUX), got {max_sequence_length}"
-            )
-        if region_token_margin is not None and region_token_margin < 0:
-            raise ValueError(f"region_token_margin must be >= 0 or None, got {region_token_margin}")
-        unknown = set(callback_on_step_end_tensor_inputs) - set(self._callback_tensor_inputs)
-        if unknown:
-            raise ValueError(
-                f"callback_on_step_end_tensor_inputs {sorted(unknown)} not in {self._callback_tensor_inputs}"
-            )
+        self.check_regional_inputs(
+            steps,
+            base_ratio,
+            inject_steps,
+            num_images_per_prompt,
+            max_sequence_length,
+            region_token_margin,
+            callback_on_step_end_tensor_inputs,
+        )
+        attention_blocks = self.regional_attention_blocks()
         double_blocks = select_blocks(
-            len(self.transformer.transformer_blocks),
+            len(attention_blocks["double"]),
             defaults.double_inject_interval if double_inject_interval is None else double_inject_interval,
             double_inject_blocks,
             "double",
         )
         single_blocks = select_blocks(
-            len(self.transformer.single_transformer_blocks),
+            len(attention_blocks["single"]),
             defaults.single_inject_interval if single_inject_interval is None else single_inject_interval,
             single_inject_blocks,
             "single",
         )
         # Installed on first use (diffusers derives components from __init__'s signature, so no override),
-        # and again if the caller replaced them; with no regional state they behave as stock FLUX.
+        # and again if the caller replaced them; with no regional state they behave as the stock processor.
         if not has_regional_processors(self.transformer):
-            install_regional_processors(self.transformer)
+            install_regional_processors(attention_blocks, self.regional_processor)
         self._guidance_scale = guidance_scale
         self._joint_attention_kwargs = dict(joint_attention_kwargs or {})
         self._current_timestep = None
@@ -200,82 +330,56 @@ class RegionalFluxPipeline(FluxPipeline):
         height, width = layout.height, layout.width
         batch = num_images_per_prompt
 
-        # 2. Encode the base prompt exactly as FluxPipeline does
+        # 2. Encode the base prompt (and the negative one) exactly as the stock pipeline does
         lora_scale = self._joint_attention_kwargs.get("scale")
-        prompt_embeds, pooled_prompt_embeds, text_ids = self.encode_prompt(
-            prompt=layout.base_prompt,
-            prompt_2=None,
-            device=device,
-            num_images_per_prompt=batch,
-            max_sequence_length=max_sequence_length,
-            lora_scale=lora_scale,
+        base = self.encode_text(layout.base_prompt, batch, max_sequence_length, lora_scale)
+        cfg_scale = self.classifier_free_guidance_scale(
+            guidance_scale, true_cfg_scale, layout.negative_prompt
         )
-        # Unlike FluxPipeline, a scale > 1 without a negative prompt guides against the empty prompt rather
-        # than being ignored: the caller asked for guidance.
-        do_true_cfg = true_cfg_scale > 1
-        if layout.negative_prompt is not None and not do_true_cfg:
-            logger.info(
-                "negative_prompt takes effect only with true_cfg_scale > 1 (FLUX is guidance-distilled)"
-            )
-        if do_true_cfg:
-            negative_prompt_embeds, negative_pooled_prompt_embeds, negative_text_ids = self.encode_prompt(
-                prompt=layout.negative_prompt or "",
-                prompt_2=None,
-                device=device,
-                num_images_per_prompt=batch,
-                max_sequence_length=max_sequence_length,
-                lora_scale=lora_scale,
-            )
+        if cfg_scale > 1:
+            negative = self.encode_text(layout.negative_prompt or "", batch, max_sequence_length, lora_scale)
 
-        # 3. Regional prompts and the attention mask: built once per request, shared by all steps and blocks
+        # 3. Regional prompts and the regional attention: built once per request
         regional = bool(layout.regions) and inject_steps > 0
         if regional:
-            prompts, membership = layout_regions(layout)
-            region_embeds, lengths = self.encode_regional_prompts(
-                prompts, max_sequence_length, region_token_margin, device
-            )
-            region_embeds = region_embeds.to(prompt_embeds.dtype).expand(prompt_embeds.shape[0], -1, -1)
-            regional_prompt_embeds = torch.cat([prompt_embeds, region_embeds], dim=1)
-            regional_text_ids = text_ids.new_zeros(*text_ids.shape[:-2], regional_prompt_embeds.shape[1], 3)
-            state = RegionalAttentionState(
-                base_text_len=prompt_embeds.shape[1],
-                region_text_len=region_embeds.shape[1],
-                region_attention=build_region_attention(
-                    torch.from_numpy(membership), lengths, device, region_attention
-                ),
-                base_ratio=base_ratio,
-                double_blocks=double_blocks,
-                single_blocks=single_blocks,
+            regional_prompt, state = self.prepare_regional_state(
+                layout,
+                base,
+                max_sequence_length,
+                region_token_margin,
+                region_attention,
+                base_ratio,
+                double_blocks,
+                single_blocks,
             )
 
         # 4. Prepare latent variables
         num_channels_latents = self.transformer.config.in_channels // 4
         latents, latent_image_ids = self.prepare_latents(
-            batch, num_channels_latents, height, width, prompt_embeds.dtype, device, generator, latents
+            batch, num_channels_latents, height, width, base.embeds.dtype, device, generator, latents
         )
+        image_tokens = latents.shape[1]
 
-        # 5. Prepare timesteps (as FluxPipeline)
-        timesteps = self.prepare_timesteps(steps, latents.shape[1], device, sigmas)
+        # 5. Prepare timesteps and the transformer's text inputs
+        timesteps = self.prepare_timesteps(steps, image_tokens, device, sigmas)
         steps = len(timesteps)
         self._num_timesteps = len(timesteps)
-        guidance = None
-        if self.transformer.config.guidance_embeds:
-            guidance = torch.full([1], guidance_scale, device=device, dtype=torch.float32).expand(
-                latents.shape[0]
-            )
+        plain_inputs = self.transformer_inputs(base, image_tokens, guidance_scale)
+        if regional:
+            regional_inputs = self.transformer_inputs(regional_prompt, image_tokens, guidance_scale)
+            regional_kwargs = {**self._joint_attention_kwargs, "regional_state": state}
+        if cfg_scale > 1:
+            negative_inputs = self.transformer_inputs(negative, image_tokens, guidance_scale)
 
         # 6. Denoising loop
-        def predict(timestep, embeds, pooled, ids, attention_kwargs):
+        def predict(timestep, inputs: dict, attention_kwargs: dict) -> torch.Tensor:
             return self.transformer(
                 hidden_states=latents,
                 timestep=timestep / 1000,
-                guidance=guidance,
-                pooled_projections=pooled,
-                encoder_hidden_states=embeds,
-                txt_ids=ids,
                 img_ids=latent_image_ids,
                 joint_attention_kwargs=attention_kwargs,
                 return_dict=False,
+                **inputs,
             )[0]
 
         self.scheduler.set_begin_index(0)
@@ -286,48 +390,37 @@ class RegionalFluxPipeline(FluxPipeline):
                 self._current_timestep = t
                 timestep = t.expand(latents.shape[0]).to(latents.dtype)
                 if regional and i < inject_steps:
-                    regional_kwargs = {**self._joint_attention_kwargs, "regional_state": state}
-                    noise_pred = predict(
-                        timestep,
-                        regional_prompt_embeds,
-                        pooled_prompt_embeds,
-                        regional_text_ids,
-                        regional_kwargs,
-                    )
+                    noise_pred = predict(timestep, regional_inputs, regional_kwargs)
                 else:
-                    noise_pred = predict(
-                        timestep, prompt_embeds, pooled_prompt_embeds, text_ids, self._joint_attention_kwargs
-                    )
-                if do_true_cfg:  # the negative branch is plain FLUX
-                    neg_noise_pred = predict(
-                        timestep,
-                        negative_prompt_embeds,
-                        negative_pooled_prompt_embeds,
-                        negative_text_ids,
-                        self._joint_attention_kwargs,
-                    )
-                    noise_pred = neg_noise_pred + true_cfg_scale * (noise_pred - neg_noise_pred)
+                    noise_pred = predict(timestep, plain_inputs, self._joint_attention_kwargs)
+                if cfg_scale > 1:  # the negative branch is the plain model
+                    neg_noise_pred = predict(timestep, negative_inputs, self._joint_attention_kwargs)
+                    noise_pred = neg_noise_pred + cfg_scale * (noise_pred - neg_noise_pred)
 
                 latents = self.scheduler.step(noise_pred, t, latents, return_dict=False)[0]
 
                 if callback_on_step_end is not None:
-                    tensors = {"latents": latents, "prompt_embeds": prompt_embeds}
+                    tensors = {"latents": latents, "prompt_embeds": base.embeds}
                     callback_kwargs = {name: tensors[name] for name in callback_on_step_end_tensor_inputs}
                     callback_outputs = callback_on_step_end(self, i, t, callback_kwargs)
                     latents = callback_outputs.pop("latents", latents)
-                    prompt_embeds = callback_outputs.pop("prompt_embeds", prompt_embeds)
+                    if "prompt_embeds" in callback_outputs:
+                        base = replace(base, embeds=callback_outputs.pop("prompt_embeds"))
+                        plain_inputs = self.transformer_inputs(base, image_tokens, guidance_scale)
                 progress_bar.update()
         self._current_timestep = None
 
         # 7. Decode
-        if output_type == "latent":
-            image = latents
-        else:
-            latents = self._unpack_latents(latents, height, width, self.vae_scale_factor)
-            latents = (latents / self.vae.config.scaling_factor) + self.vae.config.shift_factor
-            image = self.vae.decode(latents, return_dict=False)[0]
-            image = self.image_processor.postprocess(image, output_type=output_type)
+        image = self.decode_latents(latents, height, width, output_type)
         self.maybe_free_model_hooks()
         if not return_dict:
             return (image,)
-        return FluxPipelineOutput(images=image)
+        return self.pipeline_output(images=image)
+
+
+def __getattr__(name: str):
+    if name in ("RegionalFluxPipeline", "RegionalChromaPipeline"):
+        from regional.families import regional_pipeline_class
+
+        return regional_pipeline_class(name)
+    raise AttributeError(f"module 'regional.pipeline' has no attribute {name!r}")

@@ -1,8 +1,9 @@
-"""A tiny, offline, deterministic FLUX pipeline built from the real diffusers/transformers classes.
+"""Tiny, offline, deterministic pipelines of each family, built from the real diffusers/transformers classes.
 
 Nothing is downloaded: the weights are random (seeded) and the tokenizers are built here from a small
-word list with a character fallback. The geometry matches FLUX.1: an 8x VAE and 2x2 packing, so one token
-covers 16x16 pixels, and the same layouts work on it and on the real model. It draws noise, not pictures.
+word list with a character fallback. The geometry matches FLUX.1 and Chroma: an 8x VAE and 2x2 packing, so
+one token covers 16x16 pixels, and the same layouts work on them and on the real models. They draw noise,
+not pictures.
 """
 
 from __future__ import annotations
@@ -10,7 +11,12 @@ from __future__ import annotations
 import string
 
 import torch
-from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxTransformer2DModel
+from diffusers import (
+    AutoencoderKL,
+    ChromaTransformer2DModel,
+    FlowMatchEulerDiscreteScheduler,
+    FluxTransformer2DModel,
+)
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
 from transformers import CLIPTextConfig, CLIPTextModel, PreTrainedTokenizerFast, T5Config, T5EncoderModel
 
@@ -171,11 +177,15 @@ def _tokenizer(specials: list[str], template: str, max_length: int) -> PreTraine
     )
 
 
+def tiny_t5_tokenizer() -> PreTrainedTokenizerFast:
+    """A T5-like tokenizer with max length 512."""
+    return _tokenizer(["<pad>", "</s>", "<unk>"], "$A </s>", 512)
+
+
 def tiny_tokenizers() -> tuple[PreTrainedTokenizerFast, PreTrainedTokenizerFast]:
     """(CLIP-like tokenizer with max length 77, T5-like tokenizer with max length 512)."""
     clip = _tokenizer(["<pad>", "<unk>", "<s>", "</s>"], "<s> $A </s>", 77)
-    t5 = _tokenizer(["<pad>", "</s>", "<unk>"], "$A </s>", 512)
-    return clip, t5
+    return clip, tiny_t5_tokenizer()
 
 
 def flux_vae(
@@ -199,6 +209,26 @@ def flux_vae(
     )
 
 
+def tiny_t5_encoder(
+    tokenizer, dim: int = 32, ff: int = 37, head_dim: int = 8, buckets: int = 8
+) -> T5EncoderModel:
+    """A 2-layer T5 encoder of width ``dim`` for ``tokenizer`` (random weights)."""
+    return T5EncoderModel(
+        T5Config(
+            vocab_size=tokenizer.vocab_size,
+            d_model=dim,
+            d_kv=head_dim,
+            d_ff=ff,
+            num_layers=2,
+            num_heads=4,
+            relative_attention_num_buckets=buckets,
+            dropout_rate=0.0,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+    )
+
+
 def tiny_text_encoders(
     clip_tokenizer, t5_tokenizer, dim: int = 32, ff: int = 37, t5_head_dim: int = 8, t5_buckets: int = 8,
     t5_dim: int | None = None,
@@ -219,20 +249,7 @@ def tiny_text_encoders(
             pad_token_id=clip_tokenizer.pad_token_id,
         )
     )
-    t5 = T5EncoderModel(
-        T5Config(
-            vocab_size=t5_tokenizer.vocab_size,
-            d_model=t5_dim or dim,
-            d_kv=t5_head_dim,
-            d_ff=ff,
-            num_layers=2,
-            num_heads=4,
-            relative_attention_num_buckets=t5_buckets,
-            dropout_rate=0.0,
-            pad_token_id=t5_tokenizer.pad_token_id,
-            eos_token_id=t5_tokenizer.eos_token_id,
-        )
-    )
+    t5 = tiny_t5_encoder(t5_tokenizer, t5_dim or dim, ff, t5_head_dim, t5_buckets)
     return clip, t5
 
 
@@ -279,8 +296,52 @@ def tiny_flux_pipeline(seed: int = 0, guidance_embeds: bool = True):
 
     ``guidance_embeds=False`` gives a schnell-like model (no guidance embedding).
     """
-    from regional.pipeline import RegionalFluxPipeline
+    from regional.families.flux import RegionalFluxPipeline
 
     pipe = RegionalFluxPipeline(**tiny_flux_components(seed, guidance_embeds))
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def tiny_chroma_components(seed: int = 0) -> dict:
+    """Components of a ChromaPipeline at the tiny FLUX pipeline's sizes (T5 only), weights drawn from
+    ``seed``, all in eval mode."""
+    tokenizer = tiny_t5_tokenizer()
+    torch.manual_seed(seed)
+    transformer = ChromaTransformer2DModel(
+        patch_size=1,
+        in_channels=16,
+        num_layers=2,
+        num_single_layers=4,
+        attention_head_dim=16,
+        num_attention_heads=2,
+        joint_attention_dim=32,
+        axes_dims_rope=(4, 4, 8),
+        approximator_num_channels=16,
+        approximator_hidden_dim=32,
+        approximator_layers=1,
+    )
+    text_encoder = tiny_t5_encoder(tokenizer)
+    vae = flux_vae(
+        (8, 8, 8, 8), latent_channels=4, norm_num_groups=4, scaling_factor=1.5035, shift_factor=0.0609
+    )
+    for module in (transformer, text_encoder, vae):
+        module.eval()
+    return {
+        "transformer": transformer,
+        "vae": vae,
+        "text_encoder": text_encoder,
+        "tokenizer": tokenizer,
+        "scheduler": FlowMatchEulerDiscreteScheduler(shift=3.0, use_dynamic_shifting=True),
+        "image_encoder": None,
+        "feature_extractor": None,
+    }
+
+
+def tiny_chroma_pipeline(seed: int = 0):
+    """A ``RegionalChromaPipeline`` on CPU in float32 with tiny random weights: offline and deterministic."""
+    from regional.families.chroma import RegionalChromaPipeline
+
+    pipe = RegionalChromaPipeline(**tiny_chroma_components(seed))
     pipe.set_progress_bar_config(disable=True)
     return pipe

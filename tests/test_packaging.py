@@ -20,6 +20,11 @@ DATA_FILES = [
     "regional/toy/example_layout.json",
     "regional/toy/model/model_index.json",
     "regional/toy/model/transformer/diffusion_pytorch_model.safetensors",
+    "api/studio/index.html",
+    "api/studio/studio.js",
+    "api/studio/editor.js",
+    "api/studio/api.js",
+    "api/studio/studio.css",
 ]
 
 

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from redis.asyncio import Redis as AsyncRedis
+from starlette.background import BackgroundTask
 
 from api.deps import OwnerDep, ServiceDep, SettingsDep, current_owner
 from api.exceptions import ApiError
@@ -39,6 +41,39 @@ EVENT_STREAM = {
         "`: heartbeat` comments in between. Each event has an `id` to resume from with `Last-Event-ID`.",
     }
 }
+
+
+class OpenStreams:
+    """The events streams this process holds open, in all and per owner: each one holds a Redis connection
+    blocked on XREAD, so their number is bounded like any other resource."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.by_owner: Counter[str] = Counter()
+
+    def open(self, owner: str, most: int, most_per_owner: int) -> Callable[[], None]:
+        """Count one more stream, or refuse it: 503 when the process is full, 429 when the key is. Returns
+        its release, which counts only its first call (it is called wherever the stream may end)."""
+        if self.total >= most:
+            raise ApiError(503, "too_many_streams", "this server holds as many events streams as it may; "
+                           "poll the job or try again", headers={"Retry-After": "5"})  # fmt: skip
+        if self.by_owner[owner] >= most_per_owner:
+            raise ApiError(429, "too_many_streams", f"this API key has {most_per_owner} events streams open "
+                           "here already; close one or poll", headers={"Retry-After": "5"})  # fmt: skip
+        self.total += 1
+        self.by_owner[owner] += 1
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self.total -= 1
+                self.by_owner[owner] -= 1
+                if not self.by_owner[owner]:
+                    del self.by_owner[owner]
+
+        return release
 
 
 def _frame(event: str, event_id: str | None, data: str) -> str:
@@ -65,6 +100,8 @@ async def generation_events(
     if last_event_id is not None and not _STREAM_ID.match(last_event_id):
         raise ApiError(400, "bad_last_event_id", "Last-Event-ID must be an event id this API sent")
     await run_in_threadpool(service.get, owner, generation_id)  # 404 for unknown ids and other owners' jobs
+    streams: OpenStreams = request.app.state.event_streams
+    release = streams.open(owner, settings.max_event_streams, settings.max_event_streams_per_key)
     frames = _event_frames(
         request.app.state.events_redis,
         service,
@@ -72,9 +109,15 @@ async def generation_events(
         after=last_event_id or "0-0",
         heartbeat_s=settings.sse_heartbeat_s,
         base_url=_base_url(request),
+        release=release,
     )
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}  # no proxy buffering of the stream
-    return StreamingResponse(frames, media_type="text/event-stream", headers=headers)
+    return StreamingResponse(
+        frames,
+        media_type="text/event-stream",
+        headers=headers,
+        background=BackgroundTask(release),  # a stream that never started has no `finally` to run
+    )
 
 
 async def _event_frames(
@@ -84,6 +127,7 @@ async def _event_frames(
     after: str,
     heartbeat_s: float,
     base_url: str,
+    release: Callable[[], None],
 ) -> AsyncIterator[str]:
     key = service.keys.events(generation_id)
     yield f"retry: {RECONNECT_MS}\n\n"
@@ -109,6 +153,8 @@ async def _event_frames(
                 yield _frame(event, after, data)
     except REDIS_UNREACHABLE:
         return  # the client reconnects with its Last-Event-ID once Redis is back
+    finally:
+        release()
 
 
 async def _done_without_stream(

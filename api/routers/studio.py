@@ -25,7 +25,7 @@ from worker import queues
 from worker.keys import GENERATE
 from worker.runtime import DEFAULTED_PARAMETERS
 
-router = APIRouter(tags=["studio"])
+router = APIRouter(tags=["defaults"])
 
 STUDIO_DIR = Path(__file__).resolve().parent.parent / "studio"
 """The page's files: ``index.html``, ``studio.css`` and the ES modules it imports."""
@@ -102,8 +102,9 @@ def example(model: str | None) -> Example:
     """The studio's first picture: for the CPU models, the shapes-world layout the toy model draws right."""
     prompt, side = example_prompt(model)
     if model in SHAPES_MODELS:
-        layout = Layout.model_validate(json.loads(EXAMPLE_LAYOUT.read_text()))
-        return Example(prompt=layout.base_prompt, width=layout.width, height=layout.height, layout=layout)
+        stored = json.loads(EXAMPLE_LAYOUT.read_text())
+        layout = Layout.model_validate(stored)
+        return Example(prompt=layout.base_prompt, width=layout.width, height=layout.height, layout=stored)
     return Example(prompt=prompt, width=side, height=side)
 
 
@@ -118,8 +119,11 @@ def get_defaults(redis: RedisDep, service: ServiceDep, settings: SettingsDep) ->
     is configured); each model's defaults are read from its transformer's config (`guidance_embeds`: FLUX.1-dev
     defaults, else FLUX.1-schnell's), without loading it. A job shows the values it used in `parameters`."""
     workers = [w for w in queues.live_workers(redis, service.keys) if GENERATE in w.get("queues", [])]
-    loaded = sorted({(w["model"], w.get("device")) for w in workers if w.get("model")})
-    models = [ModelDefaults(model=model, device=device, defaults=_defaults(model)) for model, device in loaded]
+    loaded = sorted({(w["model"], w.get("device") or "") for w in workers if w.get("model")})
+    models = [
+        ModelDefaults(model=model, device=device or None, defaults=_defaults(model))
+        for model, device in loaded
+    ]
     return DefaultsOut(
         models=models,
         example=example(loaded[0][0] if loaded else settings.model),

@@ -58,6 +58,7 @@ export class Region {
     this.mask = mask; // a <canvas> of the layout's size, or null for a box region
     this.maskUrl = null; // the mask as a PNG data URL, for display (refreshed while painting)
     this.maskCells = null; // the mask's mean value per token cell, for the overlap display
+    this.bounds = null; // the painted part's bounding box, normalised, for the label and the outline
   }
 
   get label() {
@@ -111,21 +112,23 @@ function maskBounds(canvas) {
   return x1 < 0 ? null : [x0 / width, y0 / height, (x1 + 1) / width, (y1 + 1) / height];
 }
 
-// Draw a layout (API JSON) read-only, e.g. over a finished image. Shared by the editor's own rendering.
-export function drawLayout(svg, layout, { hatch = false } = {}) {
+let overlays = 0; // each drawn layout's masks get ids of their own: ids are the document's
+
+// Draw a layout (API JSON) read-only, e.g. over a finished image, as the editor draws its regions.
+export function drawLayout(svg, layout) {
   const { width, height } = layout;
+  const prefix = `overlay${++overlays}-`;
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
   svg.replaceChildren();
   const defs = svgEl("defs", {}, svg);
   const unit = Math.max(width, height) / 128;
   layout.regions.forEach((region, index) => {
     const g = svgEl("g", { class: "region" }, svg);
-    drawRegion(g, defs, region, index, width, height, unit, `o${index}`);
+    drawRegion(g, defs, region, index, width, height, unit, `${prefix}${index}`);
   });
-  if (hatch) drawHatch(svg, defs, unit);
 }
 
-function drawHatch(svg, defs, unit) {
+function drawHatch(defs, unit) {
   const pattern = svgEl("pattern", {
     id: "hatch", width: 4 * unit, height: 4 * unit, patternUnits: "userSpaceOnUse", patternTransform: "rotate(45)",
   }, defs);
@@ -169,7 +172,7 @@ function drawRegion(g, defs, region, index, width, height, unit, maskId, maskUrl
       labelAt = [0, 0];
     }
   }
-  const size = 6 * unit;
+  const size = 4.5 * unit;
   const text = svgEl("text", {
     class: "label", x: labelAt[0] + unit, y: labelAt[1] + size, "font-size": size, fill: col,
     stroke: "#fff", "stroke-width": unit * 1.2, "paint-order": "stroke",
@@ -301,7 +304,7 @@ export class LayoutEditor {
       this.refreshMask(region);
     } else {
       region.box = maskBounds(region.mask) || [0.25, 0.25, 0.75, 0.75];
-      region.mask = region.maskUrl = region.maskCells = null;
+      region.mask = region.maskUrl = region.maskCells = region.bounds = null;
     }
     this.changed(true);
   }
@@ -309,7 +312,9 @@ export class LayoutEditor {
   clearMask(id) {
     const region = this.region(id);
     if (!region?.mask) return;
-    region.mask.getContext("2d").fillRect(0, 0, this.width, this.height); // fillStyle stays black
+    const ctx = region.mask.getContext("2d");
+    ctx.fillStyle = "#000";
+    ctx.fillRect(0, 0, this.width, this.height);
     this.refreshMask(region);
     this.changed();
   }
@@ -497,7 +502,7 @@ export class LayoutEditor {
     svg.classList.toggle("painting", this.tool !== "select");
     svg.replaceChildren();
     const defs = svgEl("defs", {}, svg);
-    drawHatch(svg, defs, unit);
+    drawHatch(defs, unit);
     svgEl("rect", { class: "paper", x: 0, y: 0, width, height }, svg);
     let grid = "";
     for (let x = TOKEN_PX; x < width; x += TOKEN_PX) grid += `M${x} 0V${height}`;

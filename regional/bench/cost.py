@@ -162,10 +162,11 @@ def _meta_flux_dev():
     from diffusers import FluxTransformer2DModel
 
     from regional.attention import install_regional_processors
+    from regional.families.flux import RegionalFluxAttnProcessor, flux_attention_blocks
 
     with torch.device("meta"):
         transformer = FluxTransformer2DModel(**FLUX_DEV_TRANSFORMER)
-    install_regional_processors(transformer)
+    install_regional_processors(flux_attention_blocks(transformer), RegionalFluxAttnProcessor)
     return transformer
 
 
@@ -356,8 +357,9 @@ def measure(sweep: Sweep, device: str, seed: int = 0, progress=None, model: str 
     import torch
     from diffusers import FluxPipeline
 
+    from regional.defaults import REGION_TOKEN_MARGINS
+    from regional.families.flux import RegionalFluxPipeline
     from regional.masks import layout_regions
-    from regional.pipeline import REGION_TOKEN_MARGIN, RegionalFluxPipeline
 
     pipe = RegionalFluxPipeline(**wall_time_components(model, device)).to(device)
     pipe.set_progress_bar_config(disable=True)
@@ -368,7 +370,7 @@ def measure(sweep: Sweep, device: str, seed: int = 0, progress=None, model: str 
         layout = bench_layout(regions, sweep.width, sweep.height, seed)
         prompts, _ = layout_regions(bench_layout(regions, FULL.width, FULL.height, seed))
         lengths = {
-            "regional": pipe.regional_token_lengths(prompts, TEXT_TOKENS, REGION_TOKEN_MARGIN),
+            "regional": pipe.regional_token_lengths(prompts, TEXT_TOKENS, REGION_TOKEN_MARGINS["flux"]),
             "authors": pipe.regional_token_lengths(prompts, TEXT_TOKENS, None),
         }
         flops = generation_flops(regions, lengths)

@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from PIL import Image
 
 from regional.cli import main
@@ -16,12 +17,13 @@ LAYOUT = {
 }
 
 
-def test_generate_writes_image_and_layout_overlay(tmp_path, capsys):
+@pytest.mark.parametrize("model", ["tiny", "tiny-chroma"])
+def test_generate_writes_image_and_layout_overlay(tmp_path, capsys, model):
     layout_file = tmp_path / "layout.json"
     layout_file.write_text(json.dumps(LAYOUT))
     out = tmp_path / "out" / "img.png"
     assert (
-        main(["generate", "--layout", str(layout_file), "--model", "tiny", "--steps", "2", "-o", str(out)])
+        main(["generate", "--layout", str(layout_file), "--model", model, "--steps", "2", "-o", str(out)])
         == 0
     )
     assert Image.open(out).size == (96, 64)

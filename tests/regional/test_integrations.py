@@ -1,12 +1,14 @@
-"""Regional prompting keeps working with diffusers' LoRA loader and model CPU offload."""
+"""Regional prompting keeps working with diffusers' LoRA loader and model CPU offload, in every family."""
 
+import pytest
 import torch
-from diffusers import FluxPipeline
 from peft import LoraConfig
 from peft.utils import get_peft_model_state_dict
 
 from regional import Layout, Region
-from regional.testing import tiny_flux_pipeline
+from regional.testing import tiny_chroma_pipeline, tiny_flux_pipeline
+
+TINY = {"flux": tiny_flux_pipeline, "chroma": tiny_chroma_pipeline}
 
 LAYOUT = Layout(
     width=64,
@@ -25,8 +27,9 @@ def run(pipe):
     ).images
 
 
-def test_lora_loads_through_diffusers_and_regional_generation_uses_it(tmp_path):
-    trainer = tiny_flux_pipeline(seed=0)
+@pytest.mark.parametrize("family", TINY)
+def test_lora_loads_through_diffusers_and_regional_generation_uses_it(tmp_path, family):
+    trainer = TINY[family](seed=0)
     config = LoraConfig(
         r=4,
         lora_alpha=4,
@@ -34,11 +37,11 @@ def test_lora_loads_through_diffusers_and_regional_generation_uses_it(tmp_path):
         init_lora_weights=False,
     )
     trainer.transformer.add_adapter(config)
-    FluxPipeline.save_lora_weights(
+    type(trainer).save_lora_weights(
         tmp_path, transformer_lora_layers=get_peft_model_state_dict(trainer.transformer)
     )
 
-    pipe = tiny_flux_pipeline(seed=0)
+    pipe = TINY[family](seed=0)
     before = run(pipe)
     pipe.load_lora_weights(tmp_path, weight_name="pytorch_lora_weights.safetensors", adapter_name="tiny")
     with_lora = run(pipe)
@@ -48,8 +51,9 @@ def test_lora_loads_through_diffusers_and_regional_generation_uses_it(tmp_path):
     torch.testing.assert_close(run(pipe), before, atol=1e-5, rtol=1e-5)
 
 
-def test_model_cpu_offload_keeps_regional_prompting_working():
-    reference = run(tiny_flux_pipeline(seed=0))
-    pipe = tiny_flux_pipeline(seed=0)
+@pytest.mark.parametrize("family", TINY)
+def test_model_cpu_offload_keeps_regional_prompting_working(family):
+    reference = run(TINY[family](seed=0))
+    pipe = TINY[family](seed=0)
     pipe.enable_model_cpu_offload(device="cpu")  # the same accelerate hooks as on a GPU host, on CPU
     torch.testing.assert_close(run(pipe), reference, atol=1e-5, rtol=1e-5)

@@ -1,9 +1,17 @@
-"""Model selection: what 'auto' means on each kind of host, and the built-in names."""
+"""Model selection: what 'auto' means on each kind of host, the built-in names, and the family's pipeline
+picked from a checkpoint."""
+
+import json
 
 import huggingface_hub
+import pytest
+import torch
+from diffusers import ChromaPipeline, FluxPipeline
 
-from regional import loading
+from regional import Layout, Region, RegionalChromaPipeline, loading
+from regional.defaults import CHROMA, DEV
 from regional.pipeline import RegionalFluxPipeline
+from regional.testing import tiny_chroma_pipeline, tiny_flux_pipeline
 
 
 def test_auto_is_dev_on_gpu_when_cached_and_a_local_model_otherwise(monkeypatch, tmp_path):
@@ -32,3 +40,43 @@ def test_tiny_loads_offline_as_a_regional_pipeline():
 def test_aliases_name_the_real_checkpoints():
     assert loading.MODEL_ALIASES["dev"] == "black-forest-labs/FLUX.1-dev"
     assert loading.MODEL_ALIASES["schnell"] == "black-forest-labs/FLUX.1-schnell"
+
+
+STOCK_AND_TINY = {
+    "FluxPipeline": (FluxPipeline, tiny_flux_pipeline, DEV),
+    "ChromaPipeline": (ChromaPipeline, tiny_chroma_pipeline, CHROMA),
+}
+
+
+@pytest.mark.parametrize("class_name", STOCK_AND_TINY)
+def test_a_checkpoint_loads_as_its_familys_regional_pipeline(tmp_path, class_name):
+    """The family comes from model_index.json's _class_name: a stock checkpoint or a saved regional one."""
+    stock_class, tiny, defaults = STOCK_AND_TINY[class_name]
+    reference = tiny(seed=0)
+    stock_class(**reference.components).save_pretrained(tmp_path / "stock")
+    reference.save_pretrained(tmp_path / "regional")
+    layout = Layout(
+        width=64, height=32, base_prompt="a cat", regions=[Region(prompt="a cat", box=(0, 0, 0.5, 1))]
+    )
+
+    def sample(pipe):
+        generator = torch.Generator().manual_seed(0)
+        return pipe(layout=layout, num_inference_steps=2, generator=generator, output_type="latent").images
+
+    for folder in (tmp_path / "stock", tmp_path / "regional"):
+        assert loading.sampling_defaults_of(str(folder)) == defaults
+        pipe = loading.load_pipeline(str(folder), device="cpu")
+        assert type(pipe) is type(reference)
+        pipe.set_progress_bar_config(disable=True)
+        torch.testing.assert_close(sample(pipe), sample(reference))
+
+
+def test_an_unsupported_checkpoint_is_refused_by_name(tmp_path):
+    (tmp_path / "model_index.json").write_text(json.dumps({"_class_name": "StableDiffusionPipeline"}))
+    with pytest.raises(ValueError, match="StableDiffusionPipeline.*ChromaPipeline"):
+        loading.load_pipeline(str(tmp_path), device="cpu")
+
+
+def test_tiny_chroma_is_a_built_in_model():
+    assert isinstance(loading.load_pipeline("tiny-chroma", device="cpu"), RegionalChromaPipeline)
+    assert loading.sampling_defaults_of("tiny-chroma") == CHROMA

@@ -1,19 +1,30 @@
-"""Sampler invariants on the tiny random-weight pipeline (CPU, float32)."""
+"""Sampler invariants on the tiny random-weight pipeline of every family (CPU, float32)."""
 
 import pytest
 import torch
-from diffusers import FluxPipeline
+from diffusers import ChromaPipeline, FluxPipeline
 
 from regional import Layout, Region
 from regional.raster import TOKEN_PX
-from regional.testing import tiny_flux_pipeline
+from regional.testing import tiny_chroma_pipeline, tiny_flux_pipeline
 
 W, H = 128, 64  # 8 x 4 tokens
 LEFT, RIGHT = (0.0, 0.0, 0.5, 1.0), (0.5, 0.0, 1.0, 1.0)
 
+TINY = {"flux": tiny_flux_pipeline, "chroma": tiny_chroma_pipeline}
+STOCK = {"flux": FluxPipeline, "chroma": ChromaPipeline}
+CONDITIONAL_ONLY = {"flux": {}, "chroma": {"guidance_scale": 1.0}}
+"""Isolation is a property of the prompted prediction: Chroma's CFG negative pass is the plain model, whose
+attention mixes all tokens (as any base_ratio > 0 does), so the isolation tests run it without CFG."""
+
+
+@pytest.fixture(scope="module", params=TINY)
+def pipe(request):
+    return TINY[request.param](seed=0)
+
 
 @pytest.fixture(scope="module")
-def pipe():
+def flux():
     return tiny_flux_pipeline(seed=0)
 
 
@@ -39,10 +50,12 @@ def token_grid(packed: torch.Tensor, width=W, height=H) -> torch.Tensor:
 
 
 def stock(pipe, prompt, seed=0, steps=4, width=W, height=H, **kwargs):
-    flux = FluxPipeline(**pipe.components)
-    flux.set_progress_bar_config(disable=True)
-    return flux(
-        prompt=prompt, height=height, width=width, num_inference_steps=steps, guidance_scale=3.5,
+    """The family's stock diffusers pipeline on the same components, at the family's default guidance."""
+    plain = STOCK[pipe.family](**pipe.components)
+    plain.set_progress_bar_config(disable=True)
+    kwargs.setdefault("guidance_scale", pipe.sampling_defaults.guidance_scale)
+    return plain(
+        prompt=prompt, height=height, width=width, num_inference_steps=steps,
         generator=torch.Generator().manual_seed(seed), output_type="latent", **kwargs,
     ).images  # fmt: skip
 
@@ -60,7 +73,7 @@ PATHS = ["grouped", "dense"]
 def test_isolation_outside_changed_region(pipe, path):
     """base_ratio=0, every block and step injected: region 1's prompt cannot reach region 0's tokens."""
     every = {"base_ratio": 0.0, "inject_steps": 4, "double_inject_interval": 1, "single_inject_interval": 1}
-    every["region_attention"] = path
+    every.update(region_attention=path, **CONDITIONAL_ONLY[pipe.family])
     a = token_grid(latents(pipe, layout(("a red circle", LEFT), ("a blue square", RIGHT)), **every))
     b = token_grid(latents(pipe, layout(("a red circle", LEFT), ("a green star on grass", RIGHT)), **every))
     left, right = slice(0, 4), slice(4, 8)
@@ -72,7 +85,7 @@ def test_isolation_outside_changed_region(pipe, path):
 def test_isolation_with_background_region(pipe, path):
     """Same with a background region: changing region 0 leaves the background and region 1 untouched."""
     every = {"base_ratio": 0.0, "inject_steps": 4, "double_inject_interval": 1, "single_inject_interval": 1}
-    every["region_attention"] = path
+    every.update(region_attention=path, **CONDITIONAL_ONLY[pipe.family])
     box0, box1 = (0.0, 0.0, 0.25, 0.5), (0.5, 0.5, 1.0, 1.0)
     a = token_grid(
         latents(pipe, layout(("a red circle", box0), ("a blue square", box1), background="sky"), **every)
@@ -86,20 +99,34 @@ def test_isolation_with_background_region(pipe, path):
     assert (a[:, inside] - b[:, inside]).abs().max() > 1e-3
 
 
-def test_inject_steps_zero_is_stock_flux(pipe):
+def test_inject_steps_zero_is_the_stock_pipeline(pipe):
     lay = layout(("a red circle", LEFT), ("a blue square", RIGHT))
     torch.testing.assert_close(
         latents(pipe, lay, inject_steps=0), stock(pipe, lay.base_prompt), atol=0, rtol=0
     )
 
 
-def test_whole_canvas_region_with_base_prompt_is_stock_flux(pipe):
-    """Needs region_token_margin=None: the region's prompt is padded like the base prompt (512 tokens)."""
+def test_whole_canvas_region_with_base_prompt_is_the_stock_pipeline(pipe):
+    """The region's prompt must carry exactly the base prompt's tokens. FLUX: region_token_margin=None pads
+    it like the base prompt (512 tokens). Chroma: it keeps its real tokens and one padding token, while the
+    base path masks the base prompt's padding (in diffusers 0.42 only as an additive bias, see README); so
+    the base prompt is given exactly those tokens (max_sequence_length = real + 1) and has no other padding."""
     lay = layout(("a red circle and a blue square", (0.0, 0.0, 1.0, 1.0)))
-    out = latents(
-        pipe, lay, inject_steps=4, base_ratio=0.3, single_inject_interval=1, region_token_margin=None
-    )
-    torch.testing.assert_close(out, stock(pipe, lay.base_prompt), atol=1e-4, rtol=1e-4)
+    if pipe.family == "flux":
+        options, stock_options = {"region_token_margin": None}, {}
+    else:
+        tokens = len(pipe.text_tokenizer(lay.base_prompt).input_ids) + 1
+        options = stock_options = {"max_sequence_length": tokens}
+    out = latents(pipe, lay, inject_steps=4, base_ratio=0.3, single_inject_interval=1, **options)
+    torch.testing.assert_close(out, stock(pipe, lay.base_prompt, **stock_options), atol=1e-4, rtol=1e-4)
+
+
+def test_base_ratio_one_is_the_stock_pipeline(pipe):
+    """beta = 1 in every block of every step: the image tokens take z_base alone, which is the stock model's
+    attention on the base prompt (with Chroma's padding mask), so the regional prompts cannot reach them."""
+    lay = layout(("a red circle", LEFT), ("a blue square", RIGHT))
+    out = latents(pipe, lay, base_ratio=1.0, inject_steps=4, single_inject_interval=1)
+    torch.testing.assert_close(out, stock(pipe, lay.base_prompt), atol=1e-5, rtol=1e-5)
 
 
 def test_regional_control_changes_the_output(pipe):
@@ -116,7 +143,7 @@ def test_consecutive_calls_are_independent(pipe):
     b = latents(pipe, second)
     a2 = latents(pipe, first)
     torch.testing.assert_close(a1, a2, atol=0, rtol=0)
-    fresh_b = latents(tiny_flux_pipeline(seed=0), second)
+    fresh_b = latents(TINY[pipe.family](seed=0), second)
     torch.testing.assert_close(b, fresh_b, atol=0, rtol=0)
 
 
@@ -183,7 +210,7 @@ def test_region_tokens_are_real_tokens_plus_margin(pipe):
     embeds, lengths = pipe.encode_regional_prompts(
         ["a red circle", "a blue square on the left"], 512, 8, "cpu"
     )
-    real = [len(ids) for ids in pipe.tokenizer_2(["a red circle", "a blue square on the left"]).input_ids]
+    real = [len(ids) for ids in pipe.text_tokenizer(["a red circle", "a blue square on the left"]).input_ids]
     assert lengths == [real[0] + 8, real[1] + 8]
     assert embeds.shape[1] == sum(lengths)
     padded, padded_lengths = pipe.encode_regional_prompts(["a red circle"], 512, None, "cpu")
@@ -199,21 +226,22 @@ def test_schnell_like_model_uses_schnell_defaults():
     assert torch.isfinite(out).all()
 
 
+@pytest.mark.parametrize("family", TINY)
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-def test_half_precision_runs(dtype):
-    half = tiny_flux_pipeline(seed=0).to(dtype=dtype)
+def test_half_precision_runs(family, dtype):
+    half = TINY[family](seed=0).to(dtype=dtype)
     out = latents(half, layout(("a red circle", LEFT), ("a blue square", RIGHT)), num_inference_steps=2)
     assert out.dtype == dtype and torch.isfinite(out.float()).all()
 
 
 @pytest.mark.parametrize("negative", ["birds", None])
-def test_true_cfg_matches_flux_with_the_negative_or_empty_prompt(pipe, negative):
+def test_true_cfg_matches_flux_with_the_negative_or_empty_prompt(flux, negative):
     lay = Layout.model_validate({**layout(("a red circle", LEFT)).model_dump(), "negative_prompt": negative})
-    plain = latents(pipe, lay, inject_steps=0, true_cfg_scale=2.0)
-    reference = stock(pipe, lay.base_prompt, negative_prompt=negative or "", true_cfg_scale=2.0)
+    plain = latents(flux, lay, inject_steps=0, true_cfg_scale=2.0)
+    reference = stock(flux, lay.base_prompt, negative_prompt=negative or "", true_cfg_scale=2.0)
     assert torch.allclose(plain, reference, atol=1e-5)
-    assert (plain - latents(pipe, lay, inject_steps=0)).abs().max() > 1e-3  # guidance changed the image
-    regional = pipe(layout=lay, num_inference_steps=2, true_cfg_scale=2.0, num_images_per_prompt=2).images
+    assert (plain - latents(flux, lay, inject_steps=0)).abs().max() > 1e-3  # guidance changed the image
+    regional = flux(layout=lay, num_inference_steps=2, true_cfg_scale=2.0, num_images_per_prompt=2).images
     assert len(regional) == 2 and regional[0].size == (W, H)
 
 
@@ -229,9 +257,10 @@ def test_processors_are_reinstalled_after_being_replaced(pipe):
     assert (out - stock(pipe, lay.base_prompt)).abs().max() > 1e-3
 
 
-def test_text_length_follows_a_shorter_tokenizer_limit():
-    short = tiny_flux_pipeline(seed=0)
-    short.tokenizer_2.model_max_length = 64
+@pytest.mark.parametrize("family", TINY)
+def test_text_length_follows_a_shorter_tokenizer_limit(family):
+    short = TINY[family](seed=0)
+    short.text_tokenizer.model_max_length = 64
     seen = {}
 
     def on_step(p, step, timestep, kwargs):

@@ -33,6 +33,7 @@ def service_env(service_env: dict[str, str]) -> dict[str, str]:
         "REGIONAL_WEBHOOK_CLAIM_S": "3",
         "REGIONAL_WEBHOOK_TIMEOUT_S": "10",
         "REGIONAL_SSE_HEARTBEAT_S": "1",
+        "REGIONAL_MAX_EVENT_STREAMS_PER_KEY": "2",
     }
 
 
@@ -132,6 +133,37 @@ def test_events_of_a_finished_job_end_at_once_and_heartbeats_keep_a_quiet_stream
     assert [e["event"] for e in collected[:2]] == ["status", "heartbeat"]
     assert sum(e["event"] == "heartbeat" for e in collected) >= 2
     assert collected[-1]["event"] == "done" and collected[-1]["data"]["status"] == "canceled"
+
+
+def test_a_key_holds_a_bounded_number_of_streams(service, make_layout_body) -> None:
+    store = JobStore(Redis.from_url(service.env["REDIS_URL"]), service.env["REGIONAL_NAMESPACE"])
+    with service.client() as client:
+        done = client.post("/v1/generations", json=make_layout_body(), headers={"Prefer": "wait=60"}).json()
+    owner, stored = store.get(done["id"])["owner"], store.get(done["id"])
+    idle_id = "gen_" + uuid.uuid4().hex  # queued, never enqueued: its stream stays open
+    store.create(idle_id, owner, {**{k: stored[k] for k in ("request", "parameters")}, "stage_queue": "plan"})
+    url = f"{service.base_url}/v1/generations/{idle_id}/events"
+    headers = {"Authorization": f"Bearer {KEY_A}"}
+    with httpx.Client(headers=headers, timeout=30) as client:
+        first = client.send(client.build_request("GET", url), stream=True)
+        second = client.send(client.build_request("GET", url), stream=True)
+        assert first.status_code == second.status_code == 200
+        third = client.get(url)
+        assert third.status_code == 429 and third.json()["code"] == "too_many_streams"
+        assert int(third.headers["Retry-After"]) > 0
+        with service.client(KEY_B) as other:  # another key cannot follow this job at all
+            assert other.get(f"/v1/generations/{idle_id}/events").status_code == 404
+        first.close()
+
+        def reopened() -> bool:
+            response = client.send(client.build_request("GET", url), stream=True)
+            response.close()
+            return response.status_code == 200
+
+        wait_until(reopened, 10, 0.2, "a stream slot to be free again after one closed")
+        second.close()
+    with service.client() as client:
+        client.post(f"/v1/generations/{idle_id}/cancel")
 
 
 def test_events_are_private_and_a_bad_last_event_id_is_a_problem(service, make_layout_body) -> None:
