@@ -122,9 +122,10 @@ export function drawLayout(svg, layout) {
   svg.replaceChildren();
   const defs = svgEl("defs", {}, svg);
   const unit = Math.max(width, height) / 128;
+  const labels = [];
   layout.regions.forEach((region, index) => {
     const g = svgEl("g", { class: "region" }, svg);
-    drawRegion(g, defs, region, index, width, height, unit, `${prefix}${index}`);
+    drawRegion(g, defs, region, index, width, height, unit, `${prefix}${index}`, labels);
   });
 }
 
@@ -141,7 +142,8 @@ function boxOf(region, width, height) {
 }
 
 // One region: a tinted box, or a tinted mask (an SVG luminance mask over a full-canvas rect), and its label.
-function drawRegion(g, defs, region, index, width, height, unit, maskId, maskUrl = null, bounds = null) {
+// `labels`: the label rectangles drawn so far in this picture, shared by its regions' calls.
+function drawRegion(g, defs, region, index, width, height, unit, maskId, labels, maskUrl = null, bounds = null) {
   const col = colour(index);
   let labelAt;
   if (region.box) {
@@ -173,11 +175,20 @@ function drawRegion(g, defs, region, index, width, height, unit, maskId, maskUrl
     }
   }
   const size = 4.5 * unit;
+  const content = `${index + 1} ${region.phrase || region.prompt || ""}`.trim();
+  const x = labelAt[0] + unit;
+  const textWidth = content.length * size * 0.6; // about the width of the bold sans-serif label
+  let y = labelAt[1] + size;
+  // overlapping regions start at the same place: step a label down past those already drawn, so each reads
+  while (labels.some(([x0, y0, x1, y1]) => x < x1 && x + textWidth > x0 && y - size < y1 && y > y0)) {
+    y += size * 1.15;
+  }
+  labels.push([x, y - size, x + textWidth, y]);
   const text = svgEl("text", {
-    class: "label", x: labelAt[0] + unit, y: labelAt[1] + size, "font-size": size, fill: col,
+    class: "label", x, y, "font-size": size, fill: col,
     stroke: "#fff", "stroke-width": unit * 1.2, "paint-order": "stroke",
   }, g);
-  text.textContent = `${index + 1} ${region.phrase || region.prompt || ""}`.trim();
+  text.textContent = content;
 }
 
 export class LayoutEditor {
@@ -508,13 +519,14 @@ export class LayoutEditor {
     for (let x = TOKEN_PX; x < width; x += TOKEN_PX) grid += `M${x} 0V${height}`;
     for (let y = TOKEN_PX; y < height; y += TOKEN_PX) grid += `M0 ${y}H${width}`;
     svgEl("path", { class: "grid", d: grid, "vector-effect": "non-scaling-stroke" }, svg);
+    const labels = [];
     this.regions.forEach((region, index) => {
       const g = svgEl("g", {
         class: `region${region.id === this.selected ? " selected" : ""}${region.mask ? " is-mask" : ""}`,
         "data-region": region.id,
       }, svg);
       if (region.mask && !region.maskUrl) region.maskUrl = region.mask.toDataURL("image/png");
-      drawRegion(g, defs, region, index, width, height, unit, `m${region.id}`, region.maskUrl, region.bounds);
+      drawRegion(g, defs, region, index, width, height, unit, `m${region.id}`, labels, region.maskUrl, region.bounds);
     });
     for (const [c, r] of this.overlaps().cells) {
       svgEl("rect", {
