@@ -681,6 +681,8 @@ class _CaptionReader:
     """"a desk with a monitor, a keyboard and a mug": the desk, for the whole list."""
     last_was_np: bool = False
     """The previous item was a noun phrase (or a setting)."""
+    at: int = -1
+    """Index in ``items`` of the item being read."""
     placed: bool = False
     """The subjects were just placed by a relation or a position, so a noun phrase after "and" starts a new
     group ("a lamp on a nightstand and a painting")."""
@@ -694,15 +696,25 @@ class _CaptionReader:
             "rel": self._relation,
             "np": self._noun_phrase,
         }[kind]
+        self.at += 1
         step(value)
+
+    def _own_clause(self) -> bool:
+        """Whether the noun phrase being read starts a clause of its own: after a comma, with a verb or a
+        relation of its own ("a man holding an umbrella, a dog holding a ball": the dog is not the man's).
+        After "and" it stays in the list before it ("a farmer with a cow and two chickens in a barnyard")."""
+        after_comma = self.at > 0 and self.items[self.at - 1] == ("sep", ",")
+        following = self.items[self.at + 1][0] if self.at + 1 < len(self.items) else None
+        return after_comma and following in {"verb", "rel"}
 
     def _separator(self, mark: str) -> None:
         """Any separator ends the owners that a later place would locate ("a cake with candles on a table");
-        a full stop or semicolon ends the sentence's subjects and relation; a comma right after a noun phrase
-        ends its group, unless a relation waits for its target."""
+        a full stop or semicolon ends the sentence's subjects and relation (a "between" with one target too);
+        a comma right after a noun phrase ends its group, unless a relation waits for its target."""
         self.owners = []
         if mark in {".", ";"}:
             self.group, self.pending, self.pending_positions, self.list_owners = [], None, set(), []
+            self.between_targets = []
         elif mark == "," and self.pending is None:
             self.group = [] if self.last_was_np else self.group
         self.last_was_np = False
@@ -729,9 +741,12 @@ class _CaptionReader:
         self.last_was_np = False
 
     def _relation(self, kind: str) -> None:
-        """A relation word: it waits for its target ("next to" inside "between ... next to" is no new one)."""
+        """A relation word: it waits for its target ("next to" inside "between ... next to" is no new one); a
+        "between" gathers its two targets afresh."""
         if self.pending == "between" and kind == "next":
             return
+        if kind == "between":
+            self.between_targets = []
         self.pending = kind
         self.last_was_np = False
 
@@ -753,16 +768,46 @@ class _CaptionReader:
     def _no_phrase(self, text: str) -> None:
         """Text that names no object ends the waiting relation ("pine trees on both sides, a rainbow": "sides"
         is no object); "it" or "them" there is the object mentioned before ("a table with a vase on it")."""
-        if self.pending and re.search(r"\b(?:it|them)\b", text) and self.group:
-            plural = re.search(r"\bthem\b", text) is not None
-            candidates = [i for i in range(len(self.objects)) if i not in self.group]
-            # "it" names one object, "them" several
-            earlier = [i for i in candidates if (self.objects[i].count > 1) == plural] or candidates
-            if earlier:
-                for subject in self.group:
-                    self.relations.append(Relation(subject, _relation_kind(self.pending), earlier[-1]))
+        pronoun = re.search(r"\b(?:it|them)\b", text)
+        if self.pending == "between" and pronoun and self.group:
+            self._between_pronoun()
+        elif self.pending and pronoun and self.group:
+            self._pronoun_object(pronoun.group(0) == "them")
         self.pending = None
         self.last_was_np = False
+
+    def _antecedent(self, plural: bool) -> int | None:
+        """The object "it" (one object) or "them" (several) names: the last one before the subjects that
+        agrees in number, else the last one before them."""
+        candidates = [i for i in range(len(self.objects)) if i not in self.group]
+        earlier = [i for i in candidates if (self.objects[i].count > 1) == plural] or candidates
+        return earlier[-1] if earlier else None
+
+    def _pronoun_object(self, plural: bool) -> None:
+        """The waiting relation or verb with a pronoun as its target: "a table with a vase on it", "a table, a
+        man holding it" (held, as "a man holding a table" would be)."""
+        earlier = self._antecedent(plural)
+        if earlier is None:
+            return
+        verb = self._pending_verb()
+        if verb:
+            self._verb_relation(verb, earlier, _naming(self.objects[earlier]))
+        else:
+            self.relations += [Relation(s, _relation_kind(self.pending or ""), earlier) for s in self.group]
+
+    def _between_pronoun(self) -> None:
+        """ "between them": between the last two objects named before the subjects ("a sofa and a chair with a
+        lamp between them"); beside a group of several ("two chairs with a table between them"); nothing
+        with fewer ("a vase on a table between them"). "two trees and a bench between them": the last
+        subject stands between the others."""
+        subjects = self.group
+        earlier = [i for i in range(len(self.objects)) if i not in subjects]
+        if not earlier and len(subjects) > 1:
+            subjects, earlier = subjects[-1:], subjects[:-1]
+        if earlier and self.objects[earlier[-1]].count > 1:
+            self.relations += [Relation(s, "next", earlier[-1]) for s in subjects]
+        elif len(earlier) >= 2:
+            self.relations += [Relation(s, "between", *earlier[-2:]) for s in subjects]
 
     def _describe_subject(self, phrase: NounPhrase) -> None:
         """Stuff ("a plate with rice") joins the last subject's prompt rather than getting a region."""
@@ -791,7 +836,7 @@ class _CaptionReader:
         if self.pending == "with_scene":
             self.pending = None
         # "a desk with a monitor, a keyboard and a mug": the keyboard is on the desk too
-        in_list = self.pending is None and bool(self.list_owners)
+        in_list = self.pending is None and bool(self.list_owners) and not self._own_clause()
         if self.pending and self.group:
             if self._worn(phrase, index):
                 return
@@ -833,8 +878,9 @@ class _CaptionReader:
 
     def _between_target(self, index: int) -> None:
         """One of the two objects after "between"; with the second, the subjects stand between them, and the
-        second becomes the subject of what follows."""
-        self.between_targets.append(index)
+        second becomes the subject of what follows. The same object named again is no second target."""
+        if index not in self.between_targets:
+            self.between_targets.append(index)
         if len(self.between_targets) == 2 and self.group:
             for subject in self.group:
                 self.relations.append(
@@ -882,17 +928,24 @@ class _CaptionReader:
         self.pending, self.placed = None, True
 
     def _verb_object(self, phrase: NounPhrase, index: int, verb: str) -> None:
-        """The object of the subjects' verb: named in their prompts, and placed by what the verb means (flying
-        over: above them; holding: in their hand; most verbs: beside them)."""
+        """The object of the subjects' verb; what they hold or have owns a list after it ("a man holding a
+        cup, a saucer and a spoon")."""
+        self._verb_relation(verb, index, phrase.phrase)
+        if VERB_RELATIONS.get(verb, "with") in {"with", "hold"}:
+            self._return_participle(phrase)
+            self.owners = self.list_owners = list(self.group)
+
+    def _verb_relation(self, verb: str, index: int, named: str) -> None:
+        """The subjects' verb with its object ``index`` (written ``named``): named in their prompts, and
+        placed by what the verb means (flying over: above them; holding: in their hand; most verbs: beside
+        them)."""
         for subject in self.group:
-            self.objects[subject].prompt = f"{self.objects[subject].prompt} {verb} {phrase.phrase}"
+            self.objects[subject].prompt = f"{self.objects[subject].prompt} {verb} {named}"
         meaning = VERB_RELATIONS.get(verb, "with")
         if meaning == "fly":
             self.relations += [Relation(index, "above", subject) for subject in self.group]
         elif meaning in {"with", "hold"}:
             self.relations += [Relation(index, meaning, subject) for subject in self.group]
-            self._return_participle(phrase)
-            self.owners = self.list_owners = list(self.group)
         else:
             self.relations += [Relation(subject, meaning, index) for subject in self.group]
 
@@ -915,6 +968,11 @@ class _CaptionReader:
             and not self.placed
             and _follows_and(self.items, text)
         )
+
+
+def _naming(phrase: NounPhrase) -> str:
+    """How the prompt named the object, without its predicate: "two kittens" for "two kittens sleeping"."""
+    return " ".join(_cut_predicate(phrase.text.split())[0])
 
 
 def _smaller(phrase: NounPhrase, owner: NounPhrase) -> bool:

@@ -193,20 +193,28 @@ def _vertical_edges(relations: list[Relation]) -> tuple[list[tuple[int, int, str
 
 
 def _resolve_with(scene: Scene) -> list[Relation]:
-    """ "a table with three cups": cups on the table; "a man with a dog": side by side. Drop duplicates."""
+    """ "a table with three cups": cups on the table; "a man with a dog": side by side. Drop duplicates: a
+    pair already related, either target of a "between" included ("a sofa and an armchair with a lamp between
+    them": the lamp is not on the armchair)."""
     out: list[Relation] = []
     seen: set[tuple[int, int]] = set()
     for r in sorted(scene.relations, key=lambda r: r.kind == "with"):
-        pair = (min(r.subject, r.target), max(r.subject, r.target))
-        if pair in seen and r.kind != "between":
+        pairs = _pairs(r)
+        if pairs[0] in seen and r.kind != "between":
             continue
-        seen.add(pair)
+        seen |= set(pairs)
         if r.kind == "with":
             kind = "on" if scene.objects[r.target].head in SUPPORTS else "next"
             out.append(Relation(r.subject, kind, r.target))
         else:
             out.append(r)
     return out
+
+
+def _pairs(r: Relation) -> list[tuple[int, int]]:
+    """The unordered object pairs ``r`` relates: subject and target, and subject and second target."""
+    targets = [r.target, *([r.target2] if r.target2 is not None else [])]
+    return [(min(r.subject, t), max(r.subject, t)) for t in targets]
 
 
 def _spread(widths: list[float], targets: list[float | None]) -> list[float]:

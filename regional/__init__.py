@@ -7,7 +7,14 @@ only validate layouts (the API) never load torch or diffusers.
 
 from regional.layout import Layout, Region
 
-__all__ = ["Layout", "Region", "RegionalChromaPipeline", "RegionalFluxPipeline"]
+__all__ = [
+    "Layout",
+    "Region",
+    "RegionalChromaPipeline",
+    "RegionalFluxImg2ImgPipeline",
+    "RegionalFluxInpaintPipeline",
+    "RegionalFluxPipeline",
+]
 
 
 def __getattr__(name: str):
@@ -15,4 +22,8 @@ def __getattr__(name: str):
         from regional.families import regional_pipeline_class
 
         return regional_pipeline_class(name)
+    if name in ("RegionalFluxImg2ImgPipeline", "RegionalFluxInpaintPipeline"):
+        from regional.families import flux
+
+        return getattr(flux, name)
     raise AttributeError(f"module 'regional' has no attribute {name!r}")

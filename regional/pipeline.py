@@ -73,9 +73,27 @@ class PromptEmbeds:
         return replace(self, embeds=torch.cat([self.embeds, region_embeds], dim=1), mask=mask)
 
 
+@dataclass(frozen=True)
+class Denoising:
+    """Where the denoising loop starts (stages 4-5): text-to-image starts from noise at the first timestep;
+    image-to-image (``regional.image_to_image``) from the image noised to a later one."""
+
+    latents: torch.Tensor
+    """Shape (batch, image tokens, channels): the packed initial latents."""
+    image_ids: torch.Tensor
+    """Shape (image tokens, 3): the image tokens' position ids."""
+    timesteps: torch.Tensor
+    """The timesteps the loop runs, in order."""
+    begin_index: int = 0
+    """The scheduler's index of ``timesteps[0]``."""
+    after_step: Callable[[int, torch.Tensor], torch.Tensor] | None = None
+    """Applied to the latents after each scheduler step (step index, latents) -> latents: inpainting puts the
+    known area back."""
+
+
 class RegionalPipelineMixin:
     """The shared stages (``check_regional_inputs``, ``encode_regional_prompts``, ``prepare_regional_state``,
-    ``prepare_timesteps``, the loop in ``__call__``, ``decode_latents``) in front of a stock pipeline.
+    ``prepare_denoising``, the loop in ``__call__``, ``decode_latents``) in front of a stock pipeline.
 
     A family supplies the hooks below. The loop assumes FLUX.1-shaped latents (an 8x VAE, 2x2 packing, one
     token per 16 px: ``regional.raster``) and the stock pipeline's ``prepare_latents``.
@@ -196,6 +214,25 @@ class RegionalPipelineMixin:
         )
         timesteps, _ = retrieve_timesteps(self.scheduler, steps, device, sigmas=sigmas, mu=mu)
         return timesteps
+
+    def prepare_denoising(
+        self,
+        steps: int,
+        batch: int,
+        height: int,
+        width: int,
+        dtype: torch.dtype,
+        device: torch.device,
+        generator,
+        latents: torch.Tensor | None,
+        sigmas,
+    ) -> Denoising:
+        """Text-to-image: noise (or ``latents``) and every timestep, as the stock text-to-image pipeline."""
+        num_channels_latents = self.transformer.config.in_channels // 4
+        latents, image_ids = self.prepare_latents(
+            batch, num_channels_latents, height, width, dtype, device, generator, latents
+        )
+        return Denoising(latents, image_ids, self.prepare_timesteps(steps, latents.shape[1], device, sigmas))
 
     def check_regional_inputs(
         self,
@@ -353,15 +390,12 @@ class RegionalPipelineMixin:
                 single_blocks,
             )
 
-        # 4. Prepare latent variables
-        num_channels_latents = self.transformer.config.in_channels // 4
-        latents, latent_image_ids = self.prepare_latents(
-            batch, num_channels_latents, height, width, base.embeds.dtype, device, generator, latents
+        # 4-5. Prepare latent variables and timesteps, then the transformer's text inputs
+        denoising = self.prepare_denoising(
+            steps, batch, height, width, base.embeds.dtype, device, generator, latents, sigmas
         )
+        latents, latent_image_ids, timesteps = denoising.latents, denoising.image_ids, denoising.timesteps
         image_tokens = latents.shape[1]
-
-        # 5. Prepare timesteps and the transformer's text inputs
-        timesteps = self.prepare_timesteps(steps, image_tokens, device, sigmas)
         steps = len(timesteps)
         self._num_timesteps = len(timesteps)
         plain_inputs = self.transformer_inputs(base, image_tokens, guidance_scale)
@@ -382,7 +416,7 @@ class RegionalPipelineMixin:
                 **inputs,
             )[0]
 
-        self.scheduler.set_begin_index(0)
+        self.scheduler.set_begin_index(denoising.begin_index)
         with self.progress_bar(total=steps) as progress_bar:
             for i, t in enumerate(timesteps):
                 if self.interrupt:
@@ -398,6 +432,8 @@ class RegionalPipelineMixin:
                     noise_pred = neg_noise_pred + cfg_scale * (noise_pred - neg_noise_pred)
 
                 latents = self.scheduler.step(noise_pred, t, latents, return_dict=False)[0]
+                if denoising.after_step is not None:
+                    latents = denoising.after_step(i, latents)
 
                 if callback_on_step_end is not None:
                     tensors = {"latents": latents, "prompt_embeds": base.embeds}

@@ -20,6 +20,8 @@ from diffusers import (
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
 from transformers import CLIPTextConfig, CLIPTextModel, PreTrainedTokenizerFast, T5Config, T5EncoderModel
 
+from regional.raster import TOKEN_PX
+
 TINY_WORDS = [
     "a",
     "an",
@@ -301,6 +303,12 @@ def tiny_flux_pipeline(seed: int = 0, guidance_embeds: bool = True):
     pipe = RegionalFluxPipeline(**tiny_flux_components(seed, guidance_embeds))
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+def token_grid(packed: torch.Tensor, width: int, height: int) -> torch.Tensor:
+    """Packed latents (batch, tokens, channels) -> (batch, height / 16, width / 16, channels): one cell per
+    16x16-pixel token, for checks region by region."""
+    return packed.reshape(packed.shape[0], height // TOKEN_PX, width // TOKEN_PX, -1)
 
 
 def tiny_chroma_components(seed: int = 0) -> dict:

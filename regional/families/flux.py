@@ -1,4 +1,6 @@
-"""FLUX.1 (dev, schnell): ``RegionalFluxPipeline``, and the attention hook every FLUX.1-shaped model shares.
+"""FLUX.1 (dev, schnell): ``RegionalFluxPipeline``, its image-to-image and inpainting pipelines
+(``RegionalFluxImg2ImgPipeline``, ``RegionalFluxInpaintPipeline``), and the attention hook every FLUX.1-shaped
+model shares.
 
 FLUX.1's transformer runs 19 double-stream blocks (text and image weights apart, one joint attention over
 ``[text | image]``) and then 38 single-stream blocks over the concatenated sequence; every attention module
@@ -11,12 +13,13 @@ from __future__ import annotations
 import logging
 
 import torch
-from diffusers import FluxPipeline
+from diffusers import FluxImg2ImgPipeline, FluxInpaintPipeline, FluxPipeline
 from diffusers.models.embeddings import apply_rotary_emb
 from diffusers.models.transformers.transformer_flux import FluxAttnProcessor
 from diffusers.pipelines.flux.pipeline_output import FluxPipelineOutput
 
 from regional.attention import RegionalAttentionState, RegionalAttnProcessor, regional_joint_attention
+from regional.image_to_image import RegionalImg2ImgMixin, RegionalInpaintMixin
 from regional.pipeline import PromptEmbeds, RegionalPipelineMixin
 
 logger = logging.getLogger(__name__)
@@ -96,8 +99,8 @@ def flux_attention_blocks(transformer) -> dict[str, list]:
     }
 
 
-class RegionalFluxPipeline(RegionalPipelineMixin, FluxPipeline):
-    """FluxPipeline with a ``layout`` argument. Load it exactly like FluxPipeline (``from_pretrained``)."""
+class FluxHooks(RegionalPipelineMixin):
+    """FLUX.1's family hooks, shared by its text-to-image, image-to-image and inpainting pipelines."""
 
     family = "flux"
     regional_processor = RegionalFluxAttnProcessor
@@ -151,3 +154,17 @@ class RegionalFluxPipeline(RegionalPipelineMixin, FluxPipeline):
 
     def regional_attention_blocks(self) -> dict[str, list]:
         return flux_attention_blocks(self.transformer)
+
+
+class RegionalFluxPipeline(FluxHooks, FluxPipeline):
+    """FluxPipeline with a ``layout`` argument. Load it exactly like FluxPipeline (``from_pretrained``)."""
+
+
+class RegionalFluxImg2ImgPipeline(RegionalImg2ImgMixin, FluxHooks, FluxImg2ImgPipeline):
+    """FluxImg2ImgPipeline with a ``layout`` argument: ``pipe(layout=..., image=..., strength=0.6)``. Load it
+    like FluxImg2ImgPipeline, or ``RegionalFluxImg2ImgPipeline.from_pipe(regional_flux_pipeline)``."""
+
+
+class RegionalFluxInpaintPipeline(RegionalInpaintMixin, FluxHooks, FluxInpaintPipeline):
+    """FluxInpaintPipeline with a ``layout`` argument: ``pipe(layout=..., image=..., mask_image=...)``. Load it
+    like FluxInpaintPipeline, or ``RegionalFluxInpaintPipeline.from_pipe(regional_flux_pipeline)``."""

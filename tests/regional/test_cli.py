@@ -45,3 +45,44 @@ def test_console_script_help_lists_generate():
         [sys.executable, "-m", "regional.cli", "--help"], capture_output=True, text=True, check=True
     )
     assert "generate" in result.stdout
+
+
+@pytest.mark.parametrize("mask", [False, True])
+def test_generate_from_an_init_image_and_a_mask(tmp_path, capsys, mask):
+    layout_file = tmp_path / "layout.json"
+    layout_file.write_text(json.dumps(LAYOUT))
+    Image.new("RGB", (48, 32), "orange").save(tmp_path / "init.png")  # resized to the layout's 96x64
+    Image.new("L", (96, 64), 255).save(tmp_path / "mask.png")
+    args = [
+        "generate",
+        "--layout",
+        str(layout_file),
+        "--model",
+        "tiny",
+        "--steps",
+        "2",
+        "-o",
+        str(tmp_path / "o.png"),
+    ]
+    args += ["--init-image", str(tmp_path / "init.png"), "--strength", "0.5"]
+    if mask:
+        args += ["--mask-image", str(tmp_path / "mask.png")]
+    assert main(args) == 0
+    assert Image.open(tmp_path / "o.png").size == (96, 64)
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--mask-image", "mask.png"], "need --init-image"),
+        (["--init-image", "missing.png"], "missing.png"),
+        (["--init-image", "layout.json"], "layout.json"),  # not an image
+        (["--init-image", "init.png", "--model", "tiny-chroma"], "exists for ['flux'] checkpoints only"),
+    ],
+)
+def test_generate_refuses_bad_image_inputs_with_exit_code_2(tmp_path, capsys, monkeypatch, extra, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "layout.json").write_text(json.dumps(LAYOUT))
+    Image.new("RGB", (96, 64)).save(tmp_path / "init.png")
+    assert main(["generate", "--layout", "layout.json", "--steps", "1", "-o", "x.png", *extra]) == 2
+    assert message in capsys.readouterr().err

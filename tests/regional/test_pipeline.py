@@ -4,8 +4,7 @@ import pytest
 import torch
 from diffusers import ChromaPipeline, FluxPipeline
 
-from regional import Layout, Region
-from regional.raster import TOKEN_PX
+from regional import Layout, Region, testing
 from regional.testing import tiny_chroma_pipeline, tiny_flux_pipeline
 
 W, H = 128, 64  # 8 x 4 tokens
@@ -45,8 +44,7 @@ def latents(pipe, lay, seed=0, **kwargs):
 
 
 def token_grid(packed: torch.Tensor, width=W, height=H) -> torch.Tensor:
-    """Packed latents (batch, tokens, channels) -> (batch, grid_h, grid_w, channels)."""
-    return packed.reshape(packed.shape[0], height // TOKEN_PX, width // TOKEN_PX, -1)
+    return testing.token_grid(packed, width, height)
 
 
 def stock(pipe, prompt, seed=0, steps=4, width=W, height=H, **kwargs):
