@@ -615,12 +615,18 @@ def parse_prompt(prompt: str) -> Scene:
         prompt=prompt,
         base_prompt=_base_prompt(prompt, remaining),
         objects=reader.objects,
-        relations=reader.relations,
+        relations=_between_different_objects(reader.relations),
         negatives=negatives,
         negative_heads=_negative_heads(negatives),
         settings=reader.settings,
         context=scene_context(lowered),
     )
+
+
+def _between_different_objects(relations: list[Relation]) -> list[Relation]:
+    """The relations that relate an object to another: naming an object again ("a cat next to the cat", "a
+    table holding a beach, the table ...") resolves to the same index, and nothing can stand next to itself."""
+    return [r for r in relations if r.target != r.subject and r.target2 != r.subject]
 
 
 def _flat(text: str) -> str:

@@ -160,3 +160,18 @@ def test_between_them_is_drawn_between_the_two(prompt: str, subject: str, target
 )
 def test_the_same_object_named_twice_is_not_both_targets_of_between(prompt: str) -> None:
     _assert_well_formed(parse_prompt(prompt))
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "a cat next to the cat",
+        "a table holding a beach, the table on a rug",
+        "a lamp above the lamp and a chair",
+        "a dog between the dog and a tree",
+    ],
+)
+def test_no_object_is_related_to_itself(prompt: str) -> None:
+    scene = parse_prompt(prompt)
+    assert scene.objects
+    assert all(r.subject not in (r.target, r.target2) for r in scene.relations), scene.relations
