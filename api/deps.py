@@ -47,6 +47,12 @@ async def _results(request: Request) -> ResultStore:
     return request.app.state.results
 
 
+def public_base_url(request: Request) -> str:
+    """Where clients reach the API: ``REGIONAL_PUBLIC_URL`` when set, else what the request's Host header (or
+    a trusted proxy) says. Job links start with it."""
+    return request.app.state.settings.public_url or str(request.base_url)
+
+
 SettingsDep = Annotated[ApiSettings, Depends(_settings)]
 PlannerSettingsDep = Annotated[PlannerSettings, Depends(_planner_settings)]
 RedisDep = Annotated[Redis, Depends(_redis)]

@@ -34,6 +34,7 @@ from redis import Redis
 
 from worker.exceptions import REDIS_UNREACHABLE
 from worker.keys import Keys
+from worker.store import as_text
 
 if TYPE_CHECKING:
     from api.service import GenerationService
@@ -91,10 +92,6 @@ class WebhookSettings(BaseSettings):
         return waits
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 # -- signing (https://www.standardwebhooks.com/) --------------------------------------------------------------
 def new_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
@@ -116,7 +113,7 @@ class WebhookSecrets:
     def current(self, owner: str) -> str:
         key = self.keys.webhook_secret(owner)
         self.redis.set(key, new_secret(), nx=True)
-        return _text(self.redis.get(key))
+        return as_text(self.redis.get(key))
 
     def rotate(self, owner: str) -> str:
         key, fresh = self.keys.webhook_secret(owner), new_secret()
@@ -128,7 +125,7 @@ class WebhookSecrets:
     def signing(self, owner: str) -> list[str]:
         """The secrets a delivery is signed with: the current one, and the previous during its grace."""
         previous = self.redis.get(self.keys.webhook_secret(owner) + ":previous")
-        return [self.current(owner)] + ([_text(previous)] if previous else [])
+        return [self.current(owner)] + ([as_text(previous)] if previous else [])
 
 
 # -- target checks ----------------------------------------------------------------------------------------
@@ -235,7 +232,7 @@ class WebhookDeliverer:
             keys=[self.keys.webhooks_due()],
             args=[time.time(), self.settings.claim_s, self.settings.concurrency],
         )
-        messages = [_text(m) for m in claimed]
+        messages = [as_text(m) for m in claimed]
         await asyncio.gather(*(self.deliver(client, m) for m in messages))
         return len(messages)
 

@@ -273,7 +273,7 @@ class JobStore:
                 *_flatten(record),
             ],
         )
-        outcome = [_text(part) for part in result]
+        outcome = [as_text(part) for part in result]
         if outcome[0] == "replay":
             stored_hash, _, earlier_id = outcome[1].partition(" ")
             if idempotency is None or stored_hash != idempotency[1]:
@@ -333,9 +333,9 @@ class JobStore:
             offset += len(entries)
             # equal scores come in reverse id order: skip the cursor's item and those before it
             page = [
-                (_text(member), score)
+                (as_text(member), score)
                 for member, score in entries
-                if last is None or int(score) != last[0] or _text(member) < last[1]
+                if last is None or int(score) != last[0] or as_text(member) < last[1]
             ]
             records = self.get_many([g for g, _ in page], fields)
             for (generation_id, score), record in zip(page, records, strict=True):
@@ -366,7 +366,7 @@ class JobStore:
                 *_flatten(fields),
             ],
         )
-        return _text(result) == "OK" if result is not None else False
+        return as_text(result) == "OK" if result is not None else False
 
     def update(self, generation_id: str, attempt: str = "", **fields: Any) -> bool:
         """Set fields of an existing record (never ``status``); False when the record is gone or, when
@@ -405,13 +405,13 @@ class JobStore:
                 *_flatten(fields),
             ],
         )
-        return result is not None and _text(result) == "OK"
+        return result is not None and as_text(result) == "OK"
 
     def attempt_state(self, generation_id: str, attempt: str) -> str:
         """'ok' (go on), 'canceled' (a cancel was requested) or 'lost' (another attempt or a terminal
         status took the job over: stop without writing)."""
         keys = [self.keys.generation(generation_id), self.keys.cancel(generation_id)]
-        return _text(self._attempt_state(keys=keys, args=[attempt]))
+        return as_text(self._attempt_state(keys=keys, args=[attempt]))
 
     def renew_lease(self, generation_id: str, worker_name: str, lease_s: float) -> bool:
         """Extend the lease of the attempt this worker runs on the job; False when it has none (any more)."""
@@ -423,7 +423,7 @@ class JobStore:
 
     def running_ids(self, limit: int = 500) -> list[str]:
         """Ids of ``running`` jobs (what the reaper's sweep for orphaned runs reads)."""
-        return [_text(i) for i in self.redis.zrange(self.keys.running_index(), 0, limit - 1)]
+        return [as_text(i) for i in self.redis.zrange(self.keys.running_index(), 0, limit - 1)]
 
     def unindex_running(self, generation_id: str) -> None:
         self.redis.zrem(self.keys.running_index(), generation_id)
@@ -435,7 +435,7 @@ class JobStore:
     def queued_before(self, cutoff: float, limit: int = 500) -> list[str]:
         """Ids that have been ``queued`` since before ``cutoff`` (Unix time), longest first."""
         ids = self.redis.zrangebyscore(self.keys.queued_index(), "-inf", cutoff, start=0, num=limit)
-        return [_text(i) for i in ids]
+        return [as_text(i) for i in ids]
 
     def recheck_queued_later(self, generation_id: str) -> None:
         """Move a queued id to the back of the sweep (only while it is still indexed)."""
@@ -480,7 +480,7 @@ class JobStore:
     def status_counts(self) -> dict[str, int]:
         raw = self.redis.hgetall(self.keys.status_counts())
         counts = dict.fromkeys(STATUSES, 0)
-        counts.update({_text(k): int(v) for k, v in raw.items()})
+        counts.update({as_text(k): int(v) for k, v in raw.items()})
         return counts
 
     def observe_stage(self, stage: str, seconds: float) -> None:
@@ -506,17 +506,17 @@ class JobStore:
     def plan_counts(self) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]]:
         """((backend, outcome) -> plans, (backend, reason) -> rejected attempts)."""
         return tuple(  # type: ignore[return-value]
-            {tuple(_text(k).split("|", 1)): int(v) for k, v in self.redis.hgetall(key).items()}
+            {tuple(as_text(k).split("|", 1)): int(v) for k, v in self.redis.hgetall(key).items()}
             for key in (self.keys.plan_outcomes(), self.keys.plan_rejections())
         )
 
     def webhook_outcome_counts(self) -> dict[str, int]:
         raw = self.redis.hgetall(self.keys.webhook_outcomes())
-        return {_text(k): int(v) for k, v in raw.items()}
+        return {as_text(k): int(v) for k, v in raw.items()}
 
     def stage_histogram(self, stage: str) -> tuple[list[tuple[str, int]], float, int]:
         """(cumulative buckets as (upper bound, count), sum, count) of a stage."""
-        raw = {_text(k): _text(v) for k, v in self.redis.hgetall(self.keys.stage_histogram(stage)).items()}
+        raw = {as_text(k): as_text(v) for k, v in self.redis.hgetall(self.keys.stage_histogram(stage)).items()}
         buckets = [(str(b), int(raw.get(str(b), 0))) for b in STAGE_BUCKETS]
         buckets.append(("+Inf", int(raw.get("+Inf", 0))))
         return buckets, float(raw.get("sum", 0.0)), int(raw.get("count", 0))
@@ -524,7 +524,7 @@ class JobStore:
 
 def _partial(fields: tuple[str, ...], values: list[bytes | str | None]) -> dict[str, str] | None:
     """HMGET's reply as {field: stored text}; None when the record is gone (it has no ``id``)."""
-    found = {name: _text(value) for name, value in zip(fields, values, strict=True) if value is not None}
+    found = {name: as_text(value) for name, value in zip(fields, values, strict=True) if value is not None}
     return found if "id" in found else None
 
 
@@ -545,5 +545,6 @@ def _record(raw: dict) -> dict[str, Any] | None:
     return record
 
 
-def _text(value: bytes | str) -> str:
+def as_text(value: bytes | str) -> str:
+    """A Redis reply item as text, whether the client decodes replies or not."""
     return value.decode() if isinstance(value, bytes) else value

@@ -19,9 +19,8 @@ from fastapi.responses import StreamingResponse
 from redis.asyncio import Redis as AsyncRedis
 from starlette.background import BackgroundTask
 
-from api.deps import OwnerDep, ServiceDep, SettingsDep, current_owner
+from api.deps import OwnerDep, ServiceDep, SettingsDep, current_owner, public_base_url
 from api.exceptions import ApiError
-from api.routers.generations import _base_url
 from api.service import GenerationService
 from worker.exceptions import REDIS_UNREACHABLE
 from worker.store import TERMINAL
@@ -108,7 +107,7 @@ async def generation_events(
         generation_id,
         after=last_event_id or "0-0",
         heartbeat_s=settings.sse_heartbeat_s,
-        base_url=_base_url(request),
+        base_url=public_base_url(request),
         release=release,
     )
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}  # no proxy buffering of the stream

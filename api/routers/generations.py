@@ -21,6 +21,7 @@ from api.deps import (
     ServiceDep,
     SettingsDep,
     current_owner,
+    public_base_url,
 )
 from api.exceptions import ApiError
 from api.schemas import GenerationList, GenerationOut, Status
@@ -33,11 +34,6 @@ WAIT_POLL_S = 0.2
 _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+)", re.IGNORECASE)
 IDEMPOTENCY_KEY_SCHEMA = {"minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY_CHARS}
 """The key's length, checked in ``GenerationService.submit`` (400 ``bad_idempotency_key``), in the schema."""
-
-
-def _base_url(request: Request) -> str:
-    """``REGIONAL_PUBLIC_URL`` when set, else what the request's Host header (or trusted proxy) says."""
-    return request.app.state.settings.public_url or str(request.base_url)
 
 
 def _prefer_wait(prefer: str | None, limit: int) -> int | None:
@@ -67,7 +63,7 @@ async def create_generation(
         body,
         idempotency_key,
         max_active=caller.quota.max_active_jobs,
-        base_url=_base_url(request),
+        base_url=public_base_url(request),
     )
     wait = _prefer_wait(prefer, settings.max_wait_s)
     if wait is not None:
@@ -78,7 +74,7 @@ async def create_generation(
             record = await run_in_threadpool(service.get, owner, record["id"])
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
-    view = await run_in_threadpool(service.view, record, _base_url(request))
+    view = await run_in_threadpool(service.view, record, public_base_url(request))
     response.headers["Location"] = view.links.self
     if view.status in TERMINAL and wait is not None:
         response.status_code = 200
@@ -107,7 +103,7 @@ def list_generations(
 ) -> Response:
     """The page is put together from each job's JSON (finished jobs' are rendered once per process):
     the same document ``GenerationList`` serialises to."""
-    items, next_cursor = service.list_rendered(owner, status, cursor, limit, _base_url(request))
+    items, next_cursor = service.list_rendered(owner, status, cursor, limit, public_base_url(request))
     cursor_json = json.dumps(next_cursor).encode()
     body = b'{"data":[' + b",".join(items) + b'],"next_cursor":' + cursor_json + b"}"
     return Response(body, media_type="application/json")
@@ -117,7 +113,7 @@ def list_generations(
 def get_generation(
     generation_id: str, request: Request, owner: OwnerDep, service: ServiceDep
 ) -> ModelJSONResponse:
-    return ModelJSONResponse(service.view(service.get(owner, generation_id), _base_url(request)))
+    return ModelJSONResponse(service.view(service.get(owner, generation_id), public_base_url(request)))
 
 
 @router.post("/{generation_id}/cancel", status_code=202, response_model=GenerationOut, summary="Cancel a job")
@@ -125,7 +121,7 @@ def cancel_generation(
     generation_id: str, request: Request, owner: OwnerDep, service: ServiceDep
 ) -> GenerationOut:
     """A queued job is canceled at once; a running one stops at its next denoising step (`cancel_requested`)."""
-    return service.view(service.cancel(owner, generation_id), _base_url(request))
+    return service.view(service.cancel(owner, generation_id), public_base_url(request))
 
 
 PNG = {200: {"content": {"image/png": {}}, "description": "PNG image"}}
