@@ -11,6 +11,11 @@ __all__ = [
     "Layout",
     "Region",
     "RegionalChromaPipeline",
+    "RegionalFluxControlImg2ImgPipeline",
+    "RegionalFluxControlNetImg2ImgPipeline",
+    "RegionalFluxControlNetInpaintPipeline",
+    "RegionalFluxControlNetPipeline",
+    "RegionalFluxControlPipeline",
     "RegionalFluxImg2ImgPipeline",
     "RegionalFluxInpaintPipeline",
     "RegionalFluxPipeline",
@@ -22,7 +27,7 @@ def __getattr__(name: str):
         from regional.families import regional_pipeline_class
 
         return regional_pipeline_class(name)
-    if name in ("RegionalFluxImg2ImgPipeline", "RegionalFluxInpaintPipeline"):
+    if name.startswith("RegionalFlux") and name in __all__:
         from regional.families import flux
 
         return getattr(flux, name)

@@ -23,7 +23,8 @@ layouts.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
@@ -175,7 +176,10 @@ def regional_joint_attention(
 
 class RegionalAttnProcessor:
     """Base of the families' regional attention processors: one instance per attention module, so it knows
-    which block it serves; it holds no per-request data."""
+    which block it serves. The request's state comes in the attention kwargs; ``bound_state`` only serves
+    models whose forward passes no attention kwargs to their blocks (``bound_regional_state``)."""
+
+    bound_state: RegionalAttentionState | None = None
 
     def __init__(self, block_type: BlockType, block_index: int):
         super().__init__()
@@ -197,3 +201,17 @@ def install_regional_processors(
 
 def has_regional_processors(transformer) -> bool:
     return all(isinstance(p, RegionalAttnProcessor) for p in transformer.attn_processors.values())
+
+
+@contextmanager
+def bound_regional_state(model, state: RegionalAttentionState | None) -> Iterator[None]:
+    """Give ``model``'s regional processors ``state`` for the calls inside the block: for models whose
+    forward drops the attention kwargs (diffusers' ``FluxControlNetModel``)."""
+    processors = [p for p in model.attn_processors.values() if isinstance(p, RegionalAttnProcessor)]
+    for processor in processors:
+        processor.bound_state = state
+    try:
+        yield
+    finally:
+        for processor in processors:
+            processor.bound_state = None

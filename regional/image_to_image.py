@@ -72,7 +72,7 @@ class RegionalImg2ImgMixin:
 
     def prepare_denoising(self, steps, batch, height, width, dtype, device, generator, latents, sigmas):
         image, timesteps, begin = self.image_and_timesteps(steps, height, width, device, sigmas)
-        num_channels_latents = self.transformer.config.in_channels // 4
+        num_channels_latents = self.denoised_channels
         latents, image_ids = self.prepare_latents(
             image, timesteps[:1].repeat(batch), batch, num_channels_latents, height, width, dtype, device,
             generator, latents,
@@ -93,7 +93,7 @@ class RegionalInpaintMixin(RegionalImg2ImgMixin):
 
     def prepare_denoising(self, steps, batch, height, width, dtype, device, generator, latents, sigmas):
         image, timesteps, begin = self.image_and_timesteps(steps, height, width, device, sigmas)
-        num_channels_latents = self.transformer.config.in_channels // 4
+        num_channels_latents = self.denoised_channels
         latents, noise, image_latents, image_ids = self.prepare_latents(
             image, timesteps[:1].repeat(batch), batch, num_channels_latents, height, width, dtype, device,
             generator, latents,

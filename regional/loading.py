@@ -125,3 +125,11 @@ def load_pipeline(model: str, dtype: str = "auto", cpu_offload: bool = False, de
     else:
         pipe.to(device)
     return pipe
+
+
+def load_controlnet(source: str, pipe):
+    """A FLUX.1 ControlNet (Hub id or folder) in ``pipe``'s dtype, on its device."""
+    from diffusers import FluxControlNetModel
+
+    controlnet = FluxControlNetModel.from_pretrained(source, torch_dtype=pipe.transformer.dtype)
+    return controlnet.to(pipe._execution_device)

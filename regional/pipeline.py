@@ -35,6 +35,9 @@ from regional.masks import layout_regions
 
 logger = logging.getLogger(__name__)
 
+CALLBACK_TENSOR_INPUTS = ("latents", "prompt_embeds")
+"""The tensors ``callback_on_step_end`` may ask for (``prompt_embeds``: the base prompt's)."""
+
 
 def select_blocks(count: int, interval: int, explicit: Sequence[int] | None, name: str) -> frozenset[int]:
     """Indices of injected blocks: ``explicit`` when given, else every ``interval``-th block from 0."""
@@ -89,6 +92,10 @@ class Denoising:
     after_step: Callable[[int, torch.Tensor], torch.Tensor] | None = None
     """Applied to the latents after each scheduler step (step index, latents) -> latents: inpainting puts the
     known area back."""
+    step_conditioning: Callable[[int, torch.Tensor, torch.Tensor, dict, dict], dict] | None = None
+    """Per step (step index, timestep, latents, the step's text inputs and attention kwargs: regional in
+    injected steps) -> transformer keyword arguments added to every pass of that step (``regional.controls``):
+    ControlNet residuals, or a Control model's ``hidden_states`` with the control latents concatenated."""
 
 
 class RegionalPipelineMixin:
@@ -134,11 +141,21 @@ class RegionalPipelineMixin:
         """The scale of the negative-prompt pass; 1 or less runs none."""
         raise NotImplementedError
 
-    def regional_attention_blocks(self) -> Mapping[BlockType, Sequence]:
-        """The attention modules of each block type, in order; their counts bound the block schedule."""
+    def attention_blocks_of(self, model) -> Mapping[BlockType, Sequence]:
+        """The attention modules of ``model`` (the transformer, or a ControlNet built like it) by block type,
+        in order."""
         raise NotImplementedError
 
     # --- shared stages -----------------------------------------------------------------------------------
+
+    def regional_attention_blocks(self) -> Mapping[BlockType, Sequence]:
+        """The transformer's attention modules by block type; their counts bound the block schedule."""
+        return self.attention_blocks_of(self.transformer)
+
+    @property
+    def denoised_channels(self) -> int:
+        """Channels of the unpacked latents (a Control model's input also carries the control latents)."""
+        return self.transformer.config.in_channels // 4
 
     @property
     def sampling_defaults(self) -> SamplingDefaults:
@@ -228,9 +245,8 @@ class RegionalPipelineMixin:
         sigmas,
     ) -> Denoising:
         """Text-to-image: noise (or ``latents``) and every timestep, as the stock text-to-image pipeline."""
-        num_channels_latents = self.transformer.config.in_channels // 4
         latents, image_ids = self.prepare_latents(
-            batch, num_channels_latents, height, width, dtype, device, generator, latents
+            batch, self.denoised_channels, height, width, dtype, device, generator, latents
         )
         return Denoising(latents, image_ids, self.prepare_timesteps(steps, latents.shape[1], device, sigmas))
 
@@ -258,10 +274,10 @@ class RegionalPipelineMixin:
             )
         if region_token_margin is not None and region_token_margin < 0:
             raise ValueError(f"region_token_margin must be >= 0, None or 'auto', got {region_token_margin}")
-        unknown = set(callback_on_step_end_tensor_inputs) - set(self._callback_tensor_inputs)
+        unknown = set(callback_on_step_end_tensor_inputs) - set(CALLBACK_TENSOR_INPUTS)
         if unknown:
             raise ValueError(
-                f"callback_on_step_end_tensor_inputs {sorted(unknown)} not in {self._callback_tensor_inputs}"
+                f"callback_on_step_end_tensor_inputs {sorted(unknown)} not in {list(CALLBACK_TENSOR_INPUTS)}"
             )
 
     def decode_latents(self, latents: torch.Tensor, height: int, width: int, output_type: str):
@@ -406,14 +422,13 @@ class RegionalPipelineMixin:
             negative_inputs = self.transformer_inputs(negative, image_tokens, guidance_scale)
 
         # 6. Denoising loop
-        def predict(timestep, inputs: dict, attention_kwargs: dict) -> torch.Tensor:
+        def predict(timestep, inputs: dict, attention_kwargs: dict, conditioning: dict) -> torch.Tensor:
             return self.transformer(
-                hidden_states=latents,
+                **{"hidden_states": latents, **inputs, **conditioning},
                 timestep=timestep / 1000,
                 img_ids=latent_image_ids,
                 joint_attention_kwargs=attention_kwargs,
                 return_dict=False,
-                **inputs,
             )[0]
 
         self.scheduler.set_begin_index(denoising.begin_index)
@@ -424,11 +439,17 @@ class RegionalPipelineMixin:
                 self._current_timestep = t
                 timestep = t.expand(latents.shape[0]).to(latents.dtype)
                 if regional and i < inject_steps:
-                    noise_pred = predict(timestep, regional_inputs, regional_kwargs)
+                    inputs, attention_kwargs = regional_inputs, regional_kwargs
                 else:
-                    noise_pred = predict(timestep, plain_inputs, self._joint_attention_kwargs)
+                    inputs, attention_kwargs = plain_inputs, self._joint_attention_kwargs
+                conditioning = {}
+                if denoising.step_conditioning is not None:
+                    conditioning = denoising.step_conditioning(i, timestep, latents, inputs, attention_kwargs)
+                noise_pred = predict(timestep, inputs, attention_kwargs, conditioning)
                 if cfg_scale > 1:  # the negative branch is the plain model
-                    neg_noise_pred = predict(timestep, negative_inputs, self._joint_attention_kwargs)
+                    neg_noise_pred = predict(
+                        timestep, negative_inputs, self._joint_attention_kwargs, conditioning
+                    )
                     noise_pred = neg_noise_pred + cfg_scale * (noise_pred - neg_noise_pred)
 
                 latents = self.scheduler.step(noise_pred, t, latents, return_dict=False)[0]

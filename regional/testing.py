@@ -305,6 +305,59 @@ def tiny_flux_pipeline(seed: int = 0, guidance_embeds: bool = True):
     return pipe
 
 
+def tiny_flux_controlnet(seed: int = 0, num_mode: int | None = None, guidance_embeds: bool = True):
+    """A ``FluxControlNetModel`` for the tiny FLUX pipeline (1 double, 2 single blocks), weights drawn from
+    ``seed``; ``num_mode`` makes it a union ControlNet. A ControlNet's output projections start at zero (it
+    learns to add control); here they are drawn too, so that the tiny one acts."""
+    from diffusers import FluxControlNetModel
+
+    torch.manual_seed(seed)
+    controlnet = FluxControlNetModel(
+        patch_size=1,
+        in_channels=16,
+        num_layers=1,
+        num_single_layers=2,
+        attention_head_dim=16,
+        num_attention_heads=2,
+        joint_attention_dim=32,
+        pooled_projection_dim=32,
+        axes_dims_rope=(4, 4, 8),
+        guidance_embeds=guidance_embeds,
+        num_mode=num_mode,
+    )
+    for layer in (*controlnet.controlnet_blocks, *controlnet.controlnet_single_blocks):
+        torch.nn.init.normal_(layer.weight, std=0.5)
+    torch.nn.init.normal_(controlnet.controlnet_x_embedder.weight, std=0.5)
+    return controlnet.eval()
+
+
+def tiny_flux_control_pipeline(seed: int = 0):
+    """A ``RegionalFluxControlPipeline`` (a Control model: the transformer takes the control image's latents
+    concatenated to its input) at the tiny FLUX pipeline's sizes, CPU float32, weights drawn from ``seed``."""
+    from regional.families.flux import RegionalFluxControlPipeline
+
+    components = tiny_flux_components(seed, in_channels=32, out_channels=16)
+    pipe = RegionalFluxControlPipeline(**components)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def save_tiny_flux_lora(path, seed: int = 0, rank: int = 4) -> None:
+    """Write a LoRA for the tiny FLUX pipeline's transformer (attention projections, weights drawn from
+    ``seed``, B not zero so it acts) to ``path`` in diffusers' format, loadable with ``load_lora_weights``."""
+    from diffusers import FluxPipeline
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    transformer = tiny_flux_components(seed)["transformer"]  # a throwaway copy: the LoRA's carrier
+    torch.manual_seed(seed)
+    config = LoraConfig(
+        r=rank, lora_alpha=rank, target_modules=["to_q", "to_k", "to_v", "to_out.0"], init_lora_weights=False
+    )
+    transformer.add_adapter(config)
+    FluxPipeline.save_lora_weights(path, transformer_lora_layers=get_peft_model_state_dict(transformer))
+
+
 def token_grid(packed: torch.Tensor, width: int, height: int) -> torch.Tensor:
     """Packed latents (batch, tokens, channels) -> (batch, height / 16, width / 16, channels): one cell per
     16x16-pixel token, for checks region by region."""

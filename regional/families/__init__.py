@@ -11,25 +11,9 @@ from __future__ import annotations
 
 import importlib
 
-FAMILIES = {"FluxPipeline": "flux", "ChromaPipeline": "chroma"}
-"""A checkpoint's ``model_index.json`` ``_class_name`` (diffusers' stock pipeline) -> its family."""
-
-
-IMAGE_PIPELINES = {
-    "img2img": {"flux": "RegionalFluxImg2ImgPipeline"},
-    "inpaint": {"flux": "RegionalFluxInpaintPipeline"},
-}
-"""Per task, the families with an image-to-image or inpainting regional pipeline -> its class name."""
-
-
-def image_pipeline_class(family: str, task: str) -> type:
-    """The ``task`` ("img2img" or "inpaint") pipeline of ``family``; load it with ``from_pipe(pipe)``."""
-    classes = IMAGE_PIPELINES[task]
-    if family not in classes:
-        raise ValueError(
-            f"{task} with regional prompting exists for {sorted(classes)} checkpoints only, not {family!r}"
-        )
-    return getattr(importlib.import_module(f"regional.families.{family}"), classes[family])
+FAMILIES = {"FluxPipeline": "flux", "FluxControlPipeline": "flux", "ChromaPipeline": "chroma"}
+"""A checkpoint's ``model_index.json`` ``_class_name`` (diffusers' stock pipeline) -> its family. The
+image-to-image, inpainting and ControlNet variants of a loaded pipeline: ``regional.conditioning``."""
 
 
 def family_of(pipeline_class_name: str) -> str:

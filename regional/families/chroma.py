@@ -75,5 +75,5 @@ class RegionalChromaPipeline(RegionalPipelineMixin, ChromaPipeline):
             )
         return guidance_scale
 
-    def regional_attention_blocks(self) -> dict[str, list]:
-        return flux_attention_blocks(self.transformer)
+    def attention_blocks_of(self, model) -> dict[str, list]:
+        return flux_attention_blocks(model)

@@ -1,6 +1,6 @@
 """FLUX.1 (dev, schnell): ``RegionalFluxPipeline``, its image-to-image and inpainting pipelines
-(``RegionalFluxImg2ImgPipeline``, ``RegionalFluxInpaintPipeline``), and the attention hook every FLUX.1-shaped
-model shares.
+(``RegionalFluxImg2ImgPipeline``, ``RegionalFluxInpaintPipeline``), their ControlNet and Control-model
+variants (``regional.controls``), and the attention hook every FLUX.1-shaped model shares.
 
 FLUX.1's transformer runs 19 double-stream blocks (text and image weights apart, one joint attention over
 ``[text | image]``) and then 38 single-stream blocks over the concatenated sequence; every attention module
@@ -13,12 +13,22 @@ from __future__ import annotations
 import logging
 
 import torch
-from diffusers import FluxImg2ImgPipeline, FluxInpaintPipeline, FluxPipeline
+from diffusers import (
+    FluxControlImg2ImgPipeline,
+    FluxControlNetImg2ImgPipeline,
+    FluxControlNetInpaintPipeline,
+    FluxControlNetPipeline,
+    FluxControlPipeline,
+    FluxImg2ImgPipeline,
+    FluxInpaintPipeline,
+    FluxPipeline,
+)
 from diffusers.models.embeddings import apply_rotary_emb
 from diffusers.models.transformers.transformer_flux import FluxAttnProcessor
 from diffusers.pipelines.flux.pipeline_output import FluxPipelineOutput
 
 from regional.attention import RegionalAttentionState, RegionalAttnProcessor, regional_joint_attention
+from regional.controls import RegionalControlMixin, RegionalControlNetMixin
 from regional.image_to_image import RegionalImg2ImgMixin, RegionalInpaintMixin
 from regional.pipeline import PromptEmbeds, RegionalPipelineMixin
 
@@ -40,6 +50,7 @@ class RegionalFluxAttnProcessor(RegionalAttnProcessor, FluxAttnProcessor):
         image_rotary_emb: torch.Tensor | None = None,
         regional_state: RegionalAttentionState | None = None,
     ):
+        regional_state = self.bound_state if regional_state is None else regional_state
         if regional_state is None:
             return super().__call__(
                 attn, hidden_states, encoder_hidden_states, attention_mask, image_rotary_emb
@@ -152,8 +163,8 @@ class FluxHooks(RegionalPipelineMixin):
             )
         return true_cfg_scale
 
-    def regional_attention_blocks(self) -> dict[str, list]:
-        return flux_attention_blocks(self.transformer)
+    def attention_blocks_of(self, model) -> dict[str, list]:
+        return flux_attention_blocks(model)
 
 
 class RegionalFluxPipeline(FluxHooks, FluxPipeline):
@@ -168,3 +179,35 @@ class RegionalFluxImg2ImgPipeline(RegionalImg2ImgMixin, FluxHooks, FluxImg2ImgPi
 class RegionalFluxInpaintPipeline(RegionalInpaintMixin, FluxHooks, FluxInpaintPipeline):
     """FluxInpaintPipeline with a ``layout`` argument: ``pipe(layout=..., image=..., mask_image=...)``. Load it
     like FluxInpaintPipeline, or ``RegionalFluxInpaintPipeline.from_pipe(regional_flux_pipeline)``."""
+
+
+class RegionalFluxControlNetPipeline(RegionalControlNetMixin, FluxHooks, FluxControlNetPipeline):
+    """FluxControlNetPipeline with a ``layout`` argument: ``pipe(layout=..., control_image=...)``. Build it with
+    ``RegionalFluxControlNetPipeline.from_pipe(regional_flux_pipeline, controlnet=controlnet)`` (a list of
+    ControlNets runs them all)."""
+
+
+class RegionalFluxControlNetImg2ImgPipeline(
+    RegionalControlNetMixin, RegionalImg2ImgMixin, FluxHooks, FluxControlNetImg2ImgPipeline
+):
+    """FluxControlNetImg2ImgPipeline with a ``layout`` argument: ``pipe(layout=..., image=..., strength=...,
+    control_image=...)``; ``from_pipe(regional_flux_pipeline, controlnet=controlnet)``."""
+
+
+class RegionalFluxControlNetInpaintPipeline(
+    RegionalControlNetMixin, RegionalInpaintMixin, FluxHooks, FluxControlNetInpaintPipeline
+):
+    """FluxControlNetInpaintPipeline with a ``layout`` argument: ``pipe(layout=..., image=..., mask_image=...,
+    control_image=...)``; ``from_pipe(regional_flux_pipeline, controlnet=controlnet)``."""
+
+
+class RegionalFluxControlPipeline(RegionalControlMixin, FluxHooks, FluxControlPipeline):
+    """FluxControlPipeline (FLUX.1 Canny / Depth [dev]) with a ``layout`` argument:
+    ``pipe(layout=..., control_image=depth_map)``. Load it like FluxControlPipeline."""
+
+
+class RegionalFluxControlImg2ImgPipeline(
+    RegionalControlMixin, RegionalImg2ImgMixin, FluxHooks, FluxControlImg2ImgPipeline
+):
+    """FluxControlImg2ImgPipeline with a ``layout`` argument: ``pipe(layout=..., image=..., strength=...,
+    control_image=...)``; ``from_pipe(regional_flux_control_pipeline)``."""

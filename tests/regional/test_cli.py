@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -52,7 +53,7 @@ def test_generate_from_an_init_image_and_a_mask(tmp_path, capsys, mask):
     layout_file = tmp_path / "layout.json"
     layout_file.write_text(json.dumps(LAYOUT))
     Image.new("RGB", (48, 32), "orange").save(tmp_path / "init.png")  # resized to the layout's 96x64
-    Image.new("L", (96, 64), 255).save(tmp_path / "mask.png")
+    Image.new("L", (48, 32), 255).save(tmp_path / "mask.png")  # the init image's size
     args = [
         "generate",
         "--layout",
@@ -77,12 +78,64 @@ def test_generate_from_an_init_image_and_a_mask(tmp_path, capsys, mask):
         (["--mask-image", "mask.png"], "need --init-image"),
         (["--init-image", "missing.png"], "missing.png"),
         (["--init-image", "layout.json"], "layout.json"),  # not an image
-        (["--init-image", "init.png", "--model", "tiny-chroma"], "exists for ['flux'] checkpoints only"),
+        (
+            ["--init-image", "init.png", "--model", "tiny-chroma"],
+            "img2img is not available for RegionalChromaPipeline",
+        ),
+        (
+            ["--init-image", "init.png", "--mask-image", "small.png"],
+            "the mask image is 48x32, the init image 96x64",
+        ),
+        (["--control-image", "init.png"], "each control image needs a ControlNet"),
+        (
+            ["--controlnet", "net", "--control-image", "init.png", "--control-image", "init.png"],
+            "1 --controlnet for 2",
+        ),
+        (
+            [
+                "--control-image",
+                "init.png",
+                "--control-mode",
+                "1",
+                "--control-mode",
+                "2",
+                "--control-mode",
+                "0",
+            ],
+            "3 --control-mode",
+        ),
     ],
 )
 def test_generate_refuses_bad_image_inputs_with_exit_code_2(tmp_path, capsys, monkeypatch, extra, message):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "layout.json").write_text(json.dumps(LAYOUT))
     Image.new("RGB", (96, 64)).save(tmp_path / "init.png")
+    Image.new("L", (48, 32)).save(tmp_path / "small.png")
     assert main(["generate", "--layout", "layout.json", "--steps", "1", "-o", "x.png", *extra]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_generate_with_a_controlnet_an_init_image_and_a_lora(tmp_path, capsys):
+    """A saved tiny union ControlNet and LoRA, loaded from folders as a user's would be."""
+    from regional.testing import save_tiny_flux_lora, tiny_flux_controlnet
+
+    tiny_flux_controlnet(seed=1, num_mode=3).save_pretrained(tmp_path / "controlnet")
+    save_tiny_flux_lora(tmp_path / "lora", seed=1)
+    (tmp_path / "layout.json").write_text(json.dumps(LAYOUT))
+    Image.new("RGB", (96, 64), "orange").save(tmp_path / "init.png")
+    Image.new("RGB", (96, 64), "white").save(tmp_path / "pose.png")
+    outputs = {}
+    for name, extra in {
+        "plain": [],
+        "controlnet": ["--controlnet", str(tmp_path / "controlnet"), "--control-image", str(tmp_path / "pose.png"),
+                       "--control-mode", "2", "--control-scale", "0.8"],
+        "lora": ["--lora", f"{tmp_path / 'lora'}:0.7"],
+    }.items():  # fmt: skip
+        out = tmp_path / f"{name}.png"
+        args = ["generate", "--layout", str(tmp_path / "layout.json"), "--model", "tiny", "--steps", "2"]
+        args += ["--init-image", str(tmp_path / "init.png"), "--strength", "1.0", "-o", str(out), *extra]
+        assert main(args) == 0, capsys.readouterr().err
+        outputs[name] = np.asarray(Image.open(out).convert("RGB"), dtype=np.int16)
+    assert outputs["plain"].shape == (64, 96, 3)
+    assert np.abs(outputs["controlnet"] - outputs["plain"]).max() > 0  # the ControlNet acted
+    assert np.abs(outputs["lora"] - outputs["plain"]).max() > 0  # the LoRA acted
