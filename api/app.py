@@ -18,7 +18,7 @@ from api import openapi, problems
 from api.auth import OwnerSecret
 from api.metrics import build_registry
 from api.quotas import RateLimiter, RateLimitHeaders
-from api.routers import events, generations, ops, plans, studio, webhooks
+from api.routers import events, generations, ops, plans, studio, uploads, webhooks
 from api.routers.events import OpenStreams
 from api.service import GenerationService
 from api.settings import ApiSettings, get_settings
@@ -129,7 +129,7 @@ def create_app(
     )
     problems.install(app)
     openapi.install(app, settings)
-    for module in (generations, events, webhooks, plans, ops, studio):
+    for module in (generations, events, uploads, webhooks, plans, ops, studio):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(RateLimitHeaders)

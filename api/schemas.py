@@ -34,6 +34,57 @@ PROMPT_OR_LAYOUT = {
 ``planner`` with a layout."""
 
 
+class ImageRef(BaseModel):
+    """An image of the request: uploaded before (`POST /v1/uploads`) or inline. PNG, JPEG or WebP."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"oneOf": [{"required": ["upload"]}, {"required": ["data"]}]},
+    )
+
+    upload: str | None = Field(default=None, max_length=100, description="An upload id (`upl_...`).")
+    data: str | None = Field(default=None, description="The image as base64, or a `data:image/...` URL.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ImageRef:
+        if (self.upload is None) == (self.data is None):
+            raise ValueError("give exactly one of `upload` or `data`")
+        return self
+
+
+class ControlSpec(BaseModel):
+    """A control image and the ControlNet that follows it (FLUX.1)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    controlnet: str | None = Field(
+        default=None,
+        max_length=100,
+        description="A ControlNet of this deployment's catalogue (`GET /v1/defaults`); omit it for a Control "
+        "model's own control image (FLUX.1 Canny/Depth).",
+    )
+    image: ImageRef
+    mode: int | None = Field(default=None, ge=0, lt=64, description="A union ControlNet's control mode.")
+    scale: float = Field(default=1.0, ge=0, le=2, description="Weight of the ControlNet's residuals.")
+    start: float = Field(default=0.0, ge=0, lt=1, description="Share of the steps before it acts.")
+    end: float = Field(default=1.0, gt=0, le=1, description="Share of the steps after which it stops.")
+
+    @model_validator(mode="after")
+    def _span(self) -> ControlSpec:
+        if self.start >= self.end:
+            raise ValueError(f"start {self.start} must be before end {self.end}")
+        return self
+
+
+class LoraSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(
+        max_length=100, description="A LoRA of this deployment's catalogue (`GET /v1/defaults`)."
+    )
+    weight: float = Field(default=1.0, ge=-4, le=4)
+
+
 class GenerationCreate(BaseModel):
     """Either ``prompt`` (planned into a layout first) or ``layout``, plus sampling options.
 
@@ -61,6 +112,19 @@ class GenerationCreate(BaseModel):
     double_inject_interval: int | None = Field(default=None, ge=1, description="Every k-th double block.")
     single_inject_interval: int | None = Field(default=None, ge=1, description="Every k-th single block.")
     planner: BackendName | None = Field(default=None, description="Planner backend for prompt jobs.")
+    init_image: ImageRef | None = Field(
+        default=None,
+        description="Image-to-image: start from this image (resized to the canvas; same aspect ratio).",
+    )
+    strength: float | None = Field(
+        default=None, gt=0, le=1, description="With `init_image`: share of the steps that run (default 0.6)."
+    )
+    mask_image: ImageRef | None = Field(
+        default=None,
+        description="With `init_image`: inpaint where this mask (the init image's size) is white.",
+    )
+    controls: list[ControlSpec] = Field(default_factory=list, max_length=4, description="Control images.")
+    loras: list[LoraSpec] = Field(default_factory=list, max_length=4, description="LoRAs and their weights.")
     webhook_url: str | None = Field(
         default=None,
         max_length=2048,
@@ -87,6 +151,13 @@ class GenerationCreate(BaseModel):
                     )
             if self.planner is not None:
                 raise ValueError("`planner` applies to prompt jobs only")
+        if self.init_image is None:
+            for name in ("strength", "mask_image"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"`{name}` needs an `init_image`")
+        names = [lora.name for lora in self.loras]
+        if len(set(names)) != len(names):
+            raise ValueError(f"a LoRA is named twice in `loras`: {names}")
         if self.webhook_events is not None and self.webhook_url is None:
             raise ValueError("`webhook_events` needs a `webhook_url`")
         return self
@@ -156,7 +227,9 @@ class WebhookDelivery(BaseModel):
 class WebhookOut(BaseModel):
     url: str
     events: list[WebhookEvent]
-    deliveries: list[WebhookDelivery] = Field(default_factory=list, description="Latest attempts, oldest first.")
+    deliveries: list[WebhookDelivery] = Field(
+        default_factory=list, description="Latest attempts, oldest first."
+    )
 
 
 class GenerationOut(BaseModel):
@@ -222,6 +295,7 @@ class DeploymentLimits(BaseModel):
     max_steps: int
     max_images: int
     max_regions: int
+    max_image_pixels: int
 
 
 class DefaultsOut(BaseModel):
@@ -230,3 +304,5 @@ class DefaultsOut(BaseModel):
     )
     example: Example
     limits: DeploymentLimits
+    controlnets: list[str] = Field(description="ControlNets jobs may name in `controls`.")
+    loras: list[str] = Field(description="LoRAs jobs may name in `loras`.")

@@ -17,11 +17,15 @@ from redis import Redis
 
 from api import webhooks
 from api.exceptions import ApiError, FieldError, NotFound
+from api.images import MAX_SIDE
 from api.schemas import GenerationCreate, GenerationOut
 from api.settings import ApiSettings
+from api.uploads import UploadStore, resolve_image
+from regional.raster import TOKEN_PX
 from worker import queues
 from worker.exceptions import InvalidTransition
 from worker.keys import GENERATE, PLAN, Keys
+from worker.results import ResultStore
 from worker.store import ACTIVE, CANCELED, QUEUED, TERMINAL, JobStore
 
 logger = logging.getLogger(__name__)
@@ -87,6 +91,7 @@ class GenerationService:
         self.settings = settings
         self.webhook_settings = webhook_settings or webhooks.WebhookSettings()
         self.keys = Keys(settings.namespace)
+        self.uploads = UploadStore(redis, self.keys, ResultStore(settings.results_url), settings.upload_ttl_s)
         self.store = JobStore(redis, settings.namespace, settings.job_ttl_s)
         self.rendered = RenderedJobs(max_bytes=32 * 1024 * 1024)
 
@@ -106,11 +111,84 @@ class GenerationService:
             if value is not None and value > s.max_side:
                 field = f"layout.{name}" if body.layout else name
                 raise FieldError(field, f"{value} px is more than the limit of {s.max_side}")
+        for index, control in enumerate(body.controls):
+            if control.controlnet is not None and control.controlnet not in s.controlnets:
+                raise FieldError(
+                    f"controls[{index}].controlnet",
+                    f"no ControlNet {control.controlnet!r} here; available: {sorted(s.controlnets) or 'none'}",
+                )
+        for index, lora in enumerate(body.loras):
+            if lora.name not in s.loras:
+                raise FieldError(
+                    f"loras[{index}].name",
+                    f"no LoRA {lora.name!r} here; available: {sorted(s.loras) or 'none'}",
+                )
+        if len(body.loras) > s.max_loaded_loras:
+            raise FieldError("loras", f"{len(body.loras)} LoRAs; the limit is {s.max_loaded_loras}")
         if body.webhook_url is not None:
             try:
                 webhooks.check_url(body.webhook_url, self.webhook_settings.allow_private)
             except webhooks.UnsafeTarget as exc:
                 raise FieldError("webhook_url", str(exc)) from None
+
+    def canvas(self, body: GenerationCreate, init_image: dict[str, Any] | None) -> tuple[int, int]:
+        """The job's canvas: the layout's, the body's, or for a prompt job with an init image and no size, the
+        image's shape within the default canvas's longer side (sides multiples of 16 px)."""
+        s = self.settings
+        if body.layout is not None:
+            return body.layout.width, body.layout.height
+        if body.width or body.height or init_image is None:
+            return body.width or s.default_width, body.height or s.default_height
+        w, h = init_image["width"], init_image["height"]
+        scale = min(1.0, max(s.default_width, s.default_height) / max(w, h))
+        return max(TOKEN_PX, round(w * scale / TOKEN_PX) * TOKEN_PX), max(
+            TOKEN_PX, round(h * scale / TOKEN_PX) * TOKEN_PX
+        )
+
+    def resolve_images(self, owner: str, body: GenerationCreate) -> dict[str, Any]:
+        """The body's images, checked and stored (``api.uploads.resolve_image``), as the job's parameters
+        ``init_image``, ``mask_image`` and ``controls`` (each image by sha256 and size)."""
+        s = self.settings
+        canvas = (body.layout.width, body.layout.height) if body.layout else None
+        if canvas is None and (body.width or body.height):
+            canvas = (body.width or s.default_width, body.height or s.default_height)
+
+        def resolve(ref, field: str) -> dict[str, Any]:
+            image = resolve_image(
+                self.uploads, owner, ref.model_dump(exclude_none=True), field, s.max_image_pixels, MAX_SIDE
+            )
+            if (
+                canvas is not None
+                and abs(image.width * canvas[1] - image.height * canvas[0]) > 0.02 * image.height * canvas[0]
+            ):
+                raise FieldError(
+                    field,
+                    f"the image is {image.width}x{image.height} and the canvas {canvas[0]}x{canvas[1]}: their aspect "
+                    "ratios differ by more than 2%; crop the image or set the canvas to its shape",
+                )
+            return image.to_json()
+
+        images: dict[str, Any] = {}
+        if body.init_image is not None:
+            images["init_image"] = resolve(body.init_image, "init_image")
+        if body.mask_image is not None:
+            images["mask_image"] = mask = resolve(body.mask_image, "mask_image")
+            init = images["init_image"]
+            if (mask["width"], mask["height"]) != (init["width"], init["height"]):
+                raise FieldError(
+                    "mask_image",
+                    f"the mask is {mask['width']}x{mask['height']}, the init image {init['width']}x{init['height']}:"
+                    " they must match",
+                )
+        if body.controls:
+            images["controls"] = [
+                {
+                    **control.model_dump(exclude={"image"}),
+                    "image": resolve(control.image, f"controls[{index}].image"),
+                }
+                for index, control in enumerate(body.controls)
+            ]
+        return images
 
     def submit(
         self,
@@ -128,18 +206,27 @@ class GenerationService:
         generation_id = "gen_" + uuid.uuid4().hex
         stage = PLAN if body.layout is None else GENERATE
         seed = body.seed if body.seed is not None else secrets.randbelow(2**32)
+        images = self.resolve_images(owner, body)
         parameters = body.model_dump(
-            exclude={"prompt", "layout", "planner", "width", "height", "webhook_url", "webhook_events"}
+            exclude={
+                "prompt",
+                "layout",
+                "planner",
+                "width",
+                "height",
+                "webhook_url",
+                "webhook_events",
+                *images,
+            }
         )
-        parameters["seed"] = seed
+        parameters.update(images, seed=seed)
+        width, height = self.canvas(body, images.get("init_image"))
         fields: dict[str, Any] = {
             "request": {
                 "prompt": body.prompt,
                 "planner": body.planner,
-                "width": body.layout.width if body.layout else (body.width or self.settings.default_width),
-                "height": body.layout.height
-                if body.layout
-                else (body.height or self.settings.default_height),
+                "width": width,
+                "height": height,
             },
             "parameters": parameters,
             "stage_queue": stage,

@@ -138,6 +138,19 @@ class ApiSettings(ServiceSettings):
     max_mask_bytes: int = Field(default=1024 * 1024, ge=1024, description="Largest decoded mask PNG.")
     max_regions: int = Field(default=16, ge=1, le=32, description="Most regions per layout.")
     max_side: int = Field(default=2048, ge=64, le=4096, description="Largest canvas side in pixels.")
+    max_image_pixels: int = Field(
+        default=4096 * 4096,
+        ge=256,
+        description="REGIONAL_MAX_IMAGE_PIXELS: most pixels (width x height) of an input image (an upload or an "
+        "image in a job), read from its header before any pixel is decoded. Its size in bytes is bounded by "
+        "REGIONAL_MAX_BODY_BYTES.",
+    )
+    upload_ttl_s: int = Field(
+        default=24 * 3600,
+        ge=60,
+        description="REGIONAL_UPLOAD_TTL_S: how long an upload id can be used in jobs; its bytes stay in the result "
+        "store (under inputs/) like results.",
+    )
     max_steps: int = Field(default=100, ge=1, description="Most denoising steps.")
     max_images: int = Field(default=4, ge=1, description="Most images per generation.")
     max_wait_s: int = Field(default=60, ge=0, le=60, description="Longest `Prefer: wait=N` honoured.")
@@ -145,7 +158,9 @@ class ApiSettings(ServiceSettings):
         default=1000, ge=1, description="Most events streams one API process holds open (503 beyond)."
     )
     max_event_streams_per_key: int = Field(
-        default=20, ge=1, description="Most events streams one API key holds open on one API process (429 beyond)."
+        default=20,
+        ge=1,
+        description="Most events streams one API key holds open on one API process (429 beyond).",
     )
     sse_heartbeat_s: float = Field(
         default=15.0,

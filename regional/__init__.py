@@ -10,6 +10,7 @@ from regional.layout import Layout, Region
 __all__ = [
     "Layout",
     "Region",
+    "RegionalChromaImg2ImgPipeline",
     "RegionalChromaPipeline",
     "RegionalFluxControlImg2ImgPipeline",
     "RegionalFluxControlNetImg2ImgPipeline",
@@ -27,8 +28,8 @@ def __getattr__(name: str):
         from regional.families import regional_pipeline_class
 
         return regional_pipeline_class(name)
-    if name.startswith("RegionalFlux") and name in __all__:
-        from regional.families import flux
+    if name in __all__ and name.startswith(("RegionalFlux", "RegionalChroma")):
+        from regional.families import chroma, flux
 
-        return getattr(flux, name)
+        return getattr(flux if name.startswith("RegionalFlux") else chroma, name)
     raise AttributeError(f"module 'regional' has no attribute {name!r}")

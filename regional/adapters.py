@@ -12,6 +12,7 @@ import hashlib
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 
@@ -27,6 +28,14 @@ class LoraChoice:
 def adapter_name(name: str) -> str:
     """A peft adapter name for a catalogue name (peft keys modules by it, so no dots or slashes)."""
     return "lora_" + hashlib.sha256(name.encode()).hexdigest()[:16]
+
+
+def weight_file(source: str) -> dict[str, str]:
+    """``weight_name`` for a local folder holding one ``.safetensors`` file (older diffusers cannot find it
+    offline on their own); nothing for files and Hub ids."""
+    folder = Path(source)
+    files = sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
+    return {"weight_name": files[0].name} if len(files) == 1 else {}
 
 
 class LoraSet:
@@ -60,7 +69,9 @@ class LoraSet:
             if choice.name in self.loaded:  # the catalogue now points elsewhere
                 self._delete(choice.name)
             self._evict(keep=set(names), room_for=1)
-            self.pipe.load_lora_weights(choice.source, adapter_name=adapter_name(choice.name))
+            self.pipe.load_lora_weights(
+                choice.source, adapter_name=adapter_name(choice.name), **weight_file(choice.source)
+            )
             self.loaded[choice.name] = choice.source
         self.pipe.enable_lora()
         self.pipe.set_adapters(

@@ -20,6 +20,7 @@ VARIANTS: dict[tuple[str, Task, bool], str] = {
     ("RegionalFluxPipeline", "img2img", True): "RegionalFluxControlNetImg2ImgPipeline",
     ("RegionalFluxPipeline", "inpaint", True): "RegionalFluxControlNetInpaintPipeline",
     ("RegionalFluxControlPipeline", "img2img", False): "RegionalFluxControlImg2ImgPipeline",
+    ("RegionalChromaPipeline", "img2img", False): "RegionalChromaImg2ImgPipeline",
 }
 """(loaded pipeline class, task, with ControlNets) -> the variant's class, in the loaded pipeline's module.
 Text-to-image without ControlNets is the loaded pipeline itself."""

@@ -76,3 +76,7 @@ def defaults_for(family: str, transformer_config) -> SamplingDefaults:
     if family == "chroma":
         return CHROMA
     raise ValueError(f"no sampling defaults for family {family!r}; known: flux, chroma")
+
+
+DEFAULT_STRENGTH = 0.6
+"""Image-to-image's and inpainting's ``strength`` when none is given (every family)."""

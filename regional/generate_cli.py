@@ -17,8 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
         default="auto",
-        help="auto (dev on a GPU, else the toy model), tiny, tiny-chroma, toy, dev, schnell, chroma, a Hub id or "
-        "a local folder (FLUX.1 or Chroma)",
+        help="auto (dev on a GPU, else the toy model), tiny, tiny-chroma, tiny-control, toy, dev, schnell, chroma, "
+        "a Hub id or a local folder (FLUX.1, a FLUX.1 Control model, or Chroma)",
     )
     parser.add_argument("--steps", type=int, help="denoising steps (default: per model)")
     parser.add_argument(

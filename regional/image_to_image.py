@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
+from regional.defaults import DEFAULT_STRENGTH
 from regional.pipeline import Denoising
 
 
@@ -42,7 +43,7 @@ class RegionalImg2ImgMixin:
 
     _image_inputs: ImageInputs | None = None
 
-    def __call__(self, layout, image, strength: float = 0.6, **kwargs):
+    def __call__(self, layout, image, strength: float = DEFAULT_STRENGTH, **kwargs):
         """Rework ``image`` after ``layout``: ``strength`` in [0, 1] is how much of the schedule runs (1 starts
         from pure noise and ignores the image). Other arguments as in the text-to-image regional pipeline."""
         return self._call_with(ImageInputs(image=image, strength=strength), layout, kwargs)
@@ -83,7 +84,7 @@ class RegionalImg2ImgMixin:
 class RegionalInpaintMixin(RegionalImg2ImgMixin):
     """Inpainting in front of a family's regional pipeline on its stock inpainting pipeline."""
 
-    def __call__(self, layout, image, mask_image, strength: float = 0.6, **kwargs):
+    def __call__(self, layout, image, mask_image, strength: float = DEFAULT_STRENGTH, **kwargs):
         """Repaint the area of ``image`` that ``mask_image`` marks white after ``layout``; the rest stays the
         image (in latent space: exactly its latents). ``strength`` as in image-to-image. Other arguments as in
         the text-to-image regional pipeline."""

@@ -31,8 +31,9 @@ MODEL_ALIASES = {
     "chroma": "lodestones/Chroma1-HD",
 }
 
-TINY_MODELS = {"tiny": "flux", "tiny-chroma": "chroma"}
-"""The built-in random-weight models (``regional.testing``) and their families."""
+TINY_MODELS = {"tiny": "flux", "tiny-chroma": "chroma", "tiny-control": "flux"}
+"""The built-in random-weight models (``regional.testing``) and their families ('tiny-control': a FLUX.1
+Control model, whose transformer takes a control image's latents as extra channels)."""
 
 
 def flux_dev_is_cached() -> bool:
@@ -97,7 +98,7 @@ def pick_dtype(name: str, device: str) -> torch.dtype:
 
 
 def load_pipeline(model: str, dtype: str = "auto", cpu_offload: bool = False, device: str | None = None):
-    """``model``: 'auto', 'tiny' / 'tiny-chroma' (random weights), 'toy' (shapes world), 'dev', 'schnell',
+    """``model``: 'auto', 'tiny' / 'tiny-chroma' / 'tiny-control' (random weights), 'toy' (shapes world), 'dev', 'schnell',
     'chroma', a Hub id or a folder. The regional pipeline is the one of the family its ``model_index.json``
     names (FluxPipeline -> RegionalFluxPipeline, ChromaPipeline -> RegionalChromaPipeline).
 
@@ -107,8 +108,8 @@ def load_pipeline(model: str, dtype: str = "auto", cpu_offload: bool = False, de
     import torch
     from diffusers import DiffusionPipeline
 
+    from regional import testing
     from regional.families import regional_pipeline_class
-    from regional.testing import tiny_chroma_pipeline, tiny_flux_pipeline
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if model == "auto":
@@ -116,7 +117,12 @@ def load_pipeline(model: str, dtype: str = "auto", cpu_offload: bool = False, de
         logger.info("model 'auto' is %r on %s", model, device)
     if model in TINY_MODELS:
         logger.warning("using the tiny random-weight model: it draws noise, not pictures")
-        return (tiny_flux_pipeline() if model == "tiny" else tiny_chroma_pipeline()).to(device)
+        builders = {
+            "tiny": testing.tiny_flux_pipeline,
+            "tiny-chroma": testing.tiny_chroma_pipeline,
+            "tiny-control": testing.tiny_flux_control_pipeline,
+        }
+        return builders[model]().to(device)
     source = MODEL_ALIASES.get(model, model)
     pipeline_class = regional_pipeline_class(DiffusionPipeline.load_config(source)["_class_name"])
     pipe = pipeline_class.from_pretrained(source, torch_dtype=pick_dtype(dtype, device))

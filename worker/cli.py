@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     if GENERATE in stages:
         from worker.runtime import Sampler
 
-        sampler = Sampler.load(settings.model, settings.dtype, settings.cpu_offload)
+        sampler = Sampler.from_settings(settings)
         tasks.set_sampler(sampler)
         info.update(model=sampler.model, device=sampler.device)
         print(f"worker {name}: model {sampler.model!r} loaded on {sampler.device}", flush=True)

@@ -35,6 +35,11 @@ class Keys:
         """String: set when cancel was requested; the sampler checks it between steps."""
         return f"{self.ns}:gen:{generation_id}:cancel"
 
+    def upload(self, upload_id: str) -> str:
+        """Hash (expiring): an uploaded input image's record (owner, sha256, type, size); its bytes are in the
+        result store."""
+        return f"{self.ns}:upload:{upload_id}"
+
     def owner_index(self, owner: str) -> str:
         """Sorted set: an owner's generation ids scored by creation time (ms)."""
         return f"{self.ns}:owner:{owner}:gens"

@@ -3,6 +3,7 @@
 ``RESULTS_URL`` is a local directory (default ``results``) or any fsspec URL, e.g. ``s3://bucket/prefix``
 with s3fs installed (``FSSPEC_S3_ENDPOINT_URL`` / ``AWS_*`` variables point it at MinIO).
 Paths: ``<root>/images/<sha[:2]>/<sha>.png`` and ``<sha>.json``; the hash is over the PNG bytes.
+Input images clients send (``api/uploads.py``) are kept as sent, at ``<root>/inputs/<sha[:2]>/<sha>``.
 """
 
 from __future__ import annotations
@@ -24,10 +25,14 @@ class ResultStore:
         # misspelt RESULTS_URL, and failing on keys allowed only to put objects); a missing bucket must fail.
         self._s3 = bool(protocols & S3_PROTOCOLS)
 
-    def _path(self, sha256: str, suffix: str) -> str:
+    def _path(self, sha256: str, suffix: str, folder: str = "images") -> str:
         if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
             raise ValueError(f"not a sha256 hex digest: {sha256!r}")
-        return f"{self.root.rstrip('/')}/images/{sha256[:2]}/{sha256}{suffix}"
+        return f"{self.root.rstrip('/')}/{folder}/{sha256[:2]}/{sha256}{suffix}"
+
+    def _makedirs(self, path: str) -> None:
+        if not self._s3:
+            self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
 
     def _write(self, path: str, data: bytes, content_type: str) -> None:
         if self._s3:  # one PUT each, atomic; the type is for anyone reading the bucket directly
@@ -39,8 +44,7 @@ class ResultStore:
         """Store a PNG and its metadata (metadata first: a PNG present has its JSON); returns its sha256."""
         sha256 = hashlib.sha256(png).hexdigest()
         path = self._path(sha256, ".png")
-        if not self._s3:
-            self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        self._makedirs(path)
         self._write(self._path(sha256, ".json"), json.dumps(metadata, indent=2).encode(), "application/json")
         self._write(path, png, "image/png")
         return sha256
@@ -51,3 +55,16 @@ class ResultStore:
 
     def get_metadata(self, sha256: str) -> dict[str, Any]:
         return json.loads(self.fs.cat_file(self._path(sha256, ".json")))
+
+    def put_input(self, data: bytes, content_type: str) -> str:
+        """Store an input image as sent (checked by the API first); returns its sha256. The same bytes land
+        on the same path, so sending an image again stores nothing new."""
+        sha256 = hashlib.sha256(data).hexdigest()
+        path = self._path(sha256, "", folder="inputs")
+        self._makedirs(path)
+        self._write(path, data, content_type)
+        return sha256
+
+    def get_input(self, sha256: str) -> bytes:
+        """Raises FileNotFoundError when it is not there (never stored, or expired by the operator)."""
+        return self.fs.cat_file(self._path(sha256, "", folder="inputs"))

@@ -17,8 +17,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, PngImagePlugin
+from PIL import Image, ImageOps, PngImagePlugin
 
+from regional.defaults import DEFAULT_STRENGTH
 from regional.layout import Layout
 from worker.exceptions import WorkerError
 
@@ -27,6 +28,12 @@ logger = logging.getLogger(__name__)
 
 class GpuOutOfMemory(WorkerError):
     code = "gpu_oom"
+
+
+class BadInput(WorkerError):
+    """The job's inputs do not fit the loaded model (e.g. a ControlNet the catalogue no longer names)."""
+
+    code = "bad_input"
 
 
 DEFAULTED_PARAMETERS = {
@@ -69,15 +76,44 @@ def hub_revision(source: str) -> str | None:
 
 @dataclass
 class Sampler:
-    """A loaded pipeline plus what identifies it in results' metadata."""
+    """A loaded pipeline plus what identifies it in results' metadata, and the operator's catalogues of
+    ControlNets and LoRAs (names -> sources) with the ones loaded so far (bounded)."""
 
     pipe: Any
     model: str
     device: str
     model_info: dict[str, Any] = field(default_factory=dict)
+    controlnet_sources: dict[str, str] = field(default_factory=dict)
+    lora_sources: dict[str, str] = field(default_factory=dict)
+    max_loaded_controlnets: int = 2
+    max_loaded_loras: int = 4
+
+    def __post_init__(self) -> None:
+        from regional.adapters import LoraSet, ModelCache
+        from regional.loading import load_controlnet
+
+        self.loras = LoraSet(self.pipe, self.max_loaded_loras)
+        self.controlnets = ModelCache(
+            lambda name: load_controlnet(self.controlnet_sources[name], self.pipe),
+            self.max_loaded_controlnets,
+        )
 
     @classmethod
-    def load(cls, model: str | None, dtype: str = "auto", cpu_offload: bool = False) -> Sampler:
+    def from_settings(cls, settings) -> Sampler:
+        """The sampler a worker with ``settings`` (``worker.settings.ServiceSettings``) serves jobs with."""
+        return cls.load(
+            settings.model,
+            settings.dtype,
+            settings.cpu_offload,
+            controlnet_sources=settings.controlnets,
+            lora_sources=settings.loras,
+            max_loaded_controlnets=settings.max_loaded_controlnets,
+            max_loaded_loras=settings.max_loaded_loras,
+        )
+
+    @classmethod
+    def load(cls, model: str | None, dtype: str = "auto", cpu_offload: bool = False, **catalogues) -> Sampler:
+        """``catalogues``: the remaining fields (``controlnet_sources``, ``lora_sources``, the bounds)."""
         import torch
 
         from regional.loading import MODEL_ALIASES, default_model, load_pipeline
@@ -96,7 +132,7 @@ class Sampler:
             "dtype": str(pipe.transformer.dtype).removeprefix("torch."),
             "device": device,
         }
-        return cls(pipe=pipe, model=model, device=device, model_info=info)
+        return cls(pipe=pipe, model=model, device=device, model_info=info, **catalogues)
 
     def effective_parameters(self, params: dict[str, Any]) -> dict[str, Any]:
         """The request's parameters with every unset one filled from this model's ``sampling_defaults``.
@@ -110,18 +146,73 @@ class Sampler:
         }
         if params.get("inject_steps") is None:
             filled["inject_steps"] = min(filled["inject_steps"], filled["steps"])
+        if params.get("init_image") is not None and params.get("strength") is None:
+            filled["strength"] = DEFAULT_STRENGTH
         return {**params, **filled, "model": self.model}
 
+    def conditioning(self, params: dict[str, Any], read_input: Callable[[str], bytes]):
+        """The job's image inputs (stored by the API, read by sha256) as a ``Conditioning``, and its LoRAs
+        made the pipeline's active set."""
+        from regional.adapters import LoraChoice
+        from regional.conditioning import Conditioning, ControlInput
+
+        def image(ref: dict | None, mode: str) -> Image.Image | None:
+            if ref is None:
+                return None
+            return ImageOps.exif_transpose(Image.open(io.BytesIO(read_input(ref["sha256"])))).convert(mode)
+
+        def controlnet(name: str | None):
+            if name is None:
+                return None
+            if name not in self.controlnet_sources:
+                raise BadInput(f"ControlNet {name!r} is not in this worker's catalogue")
+            return self.controlnets.get(name)
+
+        controls = tuple(
+            ControlInput(
+                image=image(control["image"], "RGB"),
+                controlnet=controlnet(control.get("controlnet")),
+                mode=control.get("mode"),
+                scale=control.get("scale", 1.0),
+                start=control.get("start", 0.0),
+                end=control.get("end", 1.0),
+            )
+            for control in params.get("controls") or []
+        )
+        loras = []
+        for lora in params.get("loras") or []:
+            if lora["name"] not in self.lora_sources:
+                raise BadInput(f"LoRA {lora['name']!r} is not in this worker's catalogue")
+            loras.append(LoraChoice(lora["name"], self.lora_sources[lora["name"]], lora.get("weight", 1.0)))
+        self.loras.activate(loras)
+        return Conditioning(
+            init_image=image(params.get("init_image"), "RGB"),
+            strength=params.get("strength"),
+            mask_image=image(params.get("mask_image"), "L"),
+            controls=controls,
+        )
+
     def sample(
-        self, layout: Layout, params: dict[str, Any], on_step: Callable[[int, int], None]
+        self,
+        layout: Layout,
+        params: dict[str, Any],
+        on_step: Callable[[int, int], None],
+        read_input: Callable[[str], bytes] | None = None,
     ) -> list[Image.Image]:
         """Run the pipeline; ``on_step(done, total)`` is called after each denoising step and may raise.
+        ``read_input``: the bytes of a stored input image by sha256 (jobs with images).
 
-        CUDA out-of-memory frees what it can and raises ``GpuOutOfMemory`` so the worker goes on.
+        CUDA out-of-memory frees what it can and raises ``GpuOutOfMemory`` so the worker goes on; inputs
+        the model cannot take raise ``BadInput``.
         """
         import torch
 
         total = params["steps"]
+        try:
+            conditioning = self.conditioning(params, read_input)
+            pipe = conditioning.pipeline(self.pipe)
+        except ValueError as exc:
+            raise BadInput(str(exc)) from None
 
         def callback(pipe: Any, i: int, t: Any, kwargs: dict) -> dict:
             on_step(i + 1, total)
@@ -129,7 +220,8 @@ class Sampler:
 
         out_of_memory = False
         try:
-            return self.pipe(
+            return pipe(
+                **conditioning.arguments(),
                 layout=layout,
                 num_inference_steps=total,
                 guidance_scale=params["guidance"],
@@ -142,6 +234,8 @@ class Sampler:
                 output_type="pil",
                 callback_on_step_end=callback,
             ).images
+        except ValueError as exc:
+            raise BadInput(str(exc)) from None
         except torch.OutOfMemoryError:
             out_of_memory = True  # handled below, outside the except block, so its frames can be freed
         if out_of_memory:

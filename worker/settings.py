@@ -60,6 +60,19 @@ class ServiceSettings(BaseSettings):
     )
     progress_interval_s: float = Field(default=0.25, ge=0, description="Least time between progress writes.")
     job_ttl_s: int = Field(default=7 * 24 * 3600, ge=60, description="How long job records are kept.")
+    controlnets: dict[str, str] = Field(
+        default_factory=dict,
+        description="ControlNets jobs may name: a JSON object of names to Hub ids or local folders "
+        '(FLUX.1 ControlNets), e.g. {"union": "Shakker-Labs/FLUX.1-dev-ControlNet-Union-Pro"}.',
+    )
+    loras: dict[str, str] = Field(
+        default_factory=dict,
+        description="LoRAs jobs may name: a JSON object of names to Hub ids, folders or .safetensors files.",
+    )
+    max_loaded_controlnets: int = Field(default=2, ge=1, description="ControlNets a worker keeps loaded.")
+    max_loaded_loras: int = Field(
+        default=4, ge=1, description="LoRAs a worker keeps loaded; also the most one job may use."
+    )
 
 
 @lru_cache

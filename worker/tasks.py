@@ -43,7 +43,7 @@ def _get_sampler() -> Any:
         from worker.runtime import Sampler
 
         settings = get_service_settings()
-        set_sampler(Sampler.load(settings.model, settings.dtype, settings.cpu_offload))
+        set_sampler(Sampler.from_settings(settings))
     return _sampler
 
 
@@ -225,7 +225,8 @@ def generate_stage(generation_id: str, namespace: str) -> None:
             last_write[0] = now
             attempt.update(progress=progress)
 
-        images = sampler.sample(layout, params, on_step)
+        results = ResultStore(settings.results_url)
+        images = sampler.sample(layout, params, on_step, read_input=results.get_input)
         decoded = time.time()
         attempt.update(
             progress={
@@ -235,7 +236,6 @@ def generate_stage(generation_id: str, namespace: str) -> None:
                 "fraction": 1.0,
             },
         )
-        results = ResultStore(settings.results_url)
         outputs = []
         for index, image in enumerate(images):
             doc = _metadata(layout, params, sampler, index)

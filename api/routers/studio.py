@@ -132,5 +132,8 @@ def get_defaults(redis: RedisDep, service: ServiceDep, settings: SettingsDep) ->
             max_steps=settings.max_steps,
             max_images=settings.max_images,
             max_regions=settings.max_regions,
+            max_image_pixels=settings.max_image_pixels,
         ),
+        controlnets=sorted(settings.controlnets),
+        loras=sorted(settings.loras),
     )

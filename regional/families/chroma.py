@@ -1,4 +1,6 @@
-"""Chroma: ``RegionalChromaPipeline``, on diffusers' ChromaPipeline.
+"""Chroma: ``RegionalChromaPipeline`` on diffusers' ChromaPipeline, and its image-to-image pipeline
+(``RegionalChromaImg2ImgPipeline``). Not inpainting: diffusers' ChromaInpaintPipeline (0.42) reads
+``guidance_embeds`` from Chroma's transformer config, which has none, and fails.
 
 Chroma's transformer is FLUX.1's layout (double-stream then single-stream blocks of ``FluxAttention``, joint
 attention over ``[text | image]``), so the attention hook and the block list are FLUX.1's
@@ -15,15 +17,16 @@ attention over ``[text | image]``), so the attention hook and the block list are
 from __future__ import annotations
 
 import torch
-from diffusers import ChromaPipeline
+from diffusers import ChromaImg2ImgPipeline, ChromaPipeline
 from diffusers.pipelines.chroma.pipeline_output import ChromaPipelineOutput
 
 from regional.families.flux import RegionalFluxAttnProcessor, flux_attention_blocks
+from regional.image_to_image import RegionalImg2ImgMixin
 from regional.pipeline import PromptEmbeds, RegionalPipelineMixin
 
 
-class RegionalChromaPipeline(RegionalPipelineMixin, ChromaPipeline):
-    """ChromaPipeline with a ``layout`` argument. Load it exactly like ChromaPipeline (``from_pretrained``)."""
+class ChromaHooks(RegionalPipelineMixin):
+    """Chroma's family hooks, shared by its text-to-image and image-to-image pipelines."""
 
     family = "chroma"
     regional_processor = RegionalFluxAttnProcessor
@@ -77,3 +80,11 @@ class RegionalChromaPipeline(RegionalPipelineMixin, ChromaPipeline):
 
     def attention_blocks_of(self, model) -> dict[str, list]:
         return flux_attention_blocks(model)
+
+
+class RegionalChromaPipeline(ChromaHooks, ChromaPipeline):
+    """ChromaPipeline with a ``layout`` argument. Load it exactly like ChromaPipeline (``from_pretrained``)."""
+
+
+class RegionalChromaImg2ImgPipeline(RegionalImg2ImgMixin, ChromaHooks, ChromaImg2ImgPipeline):
+    """ChromaImg2ImgPipeline with a ``layout`` argument; ``from_pipe(regional_chroma_pipeline)``."""

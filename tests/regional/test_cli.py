@@ -79,8 +79,8 @@ def test_generate_from_an_init_image_and_a_mask(tmp_path, capsys, mask):
         (["--init-image", "missing.png"], "missing.png"),
         (["--init-image", "layout.json"], "layout.json"),  # not an image
         (
-            ["--init-image", "init.png", "--model", "tiny-chroma"],
-            "img2img is not available for RegionalChromaPipeline",
+            ["--init-image", "init.png", "--mask-image", "init-mask.png", "--model", "tiny-chroma"],
+            "inpaint is not available for RegionalChromaPipeline",
         ),
         (
             ["--init-image", "init.png", "--mask-image", "small.png"],
@@ -111,7 +111,13 @@ def test_generate_refuses_bad_image_inputs_with_exit_code_2(tmp_path, capsys, mo
     (tmp_path / "layout.json").write_text(json.dumps(LAYOUT))
     Image.new("RGB", (96, 64)).save(tmp_path / "init.png")
     Image.new("L", (48, 32)).save(tmp_path / "small.png")
-    assert main(["generate", "--layout", "layout.json", "--steps", "1", "-o", "x.png", *extra]) == 2
+    Image.new("L", (96, 64)).save(tmp_path / "init-mask.png")
+    assert (
+        main(
+            ["generate", "--layout", "layout.json", "--model", "tiny", "--steps", "1", "-o", "x.png", *extra]
+        )
+        == 2
+    )
     assert message in capsys.readouterr().err
 
 
@@ -139,3 +145,12 @@ def test_generate_with_a_controlnet_an_init_image_and_a_lora(tmp_path, capsys):
     assert outputs["plain"].shape == (64, 96, 3)
     assert np.abs(outputs["controlnet"] - outputs["plain"]).max() > 0  # the ControlNet acted
     assert np.abs(outputs["lora"] - outputs["plain"]).max() > 0  # the LoRA acted
+
+
+def test_generate_with_a_control_model(tmp_path):
+    (tmp_path / "layout.json").write_text(json.dumps(LAYOUT))
+    Image.new("RGB", (96, 64), "white").save(tmp_path / "depth.png")
+    args = ["generate", "--layout", str(tmp_path / "layout.json"), "--model", "tiny-control", "--steps", "2"]
+    assert main([*args, "--control-image", str(tmp_path / "depth.png"), "-o", str(tmp_path / "o.png")]) == 0
+    assert Image.open(tmp_path / "o.png").size == (96, 64)
+    assert main([*args, "-o", str(tmp_path / "x.png")]) == 2  # a Control model needs its control image

@@ -172,3 +172,23 @@ def test_loads_from_a_saved_checkpoint(flux, tmp_path):
     loaded.set_progress_bar_config(disable=True)
     expected = run(RegionalFluxInpaintPipeline.from_pipe(flux))
     torch.testing.assert_close(run(loaded), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_chroma_img2img_without_regional_control_is_the_stock_pipeline():
+    from diffusers import ChromaImg2ImgPipeline
+
+    from regional.families.chroma import RegionalChromaImg2ImgPipeline
+    from regional.testing import tiny_chroma_pipeline
+
+    pipe = RegionalChromaImg2ImgPipeline.from_pipe(tiny_chroma_pipeline(seed=0))
+    pipe.set_progress_bar_config(disable=True)
+    plain = ChromaImg2ImgPipeline(**pipe.components)
+    plain.set_progress_bar_config(disable=True)
+    guidance = pipe.sampling_defaults.guidance_scale
+    reference = plain(
+        prompt=layout().base_prompt, image=picture(1), strength=0.75, height=H, width=W, num_inference_steps=4,
+        guidance_scale=guidance, generator=torch.Generator().manual_seed(0), output_type="latent",
+    ).images  # fmt: skip
+    out = run(pipe, inject_steps=0, strength=0.75)
+    torch.testing.assert_close(out, reference, atol=0, rtol=0)
+    assert (run(pipe, strength=0.75) - reference).abs().max() > 1e-3  # with regional control it differs

@@ -76,7 +76,11 @@ def test_defaults_name_the_live_workers_models(client, redis_url: str, studio_na
     assert none_ready["example"]["width"] == 1024
     settings = client.app.state.settings
     assert none_ready["limits"] == {"max_side": settings.max_side, "max_steps": settings.max_steps,
-                                    "max_images": settings.max_images, "max_regions": settings.max_regions}  # fmt: skip
+                                    "max_images": settings.max_images, "max_regions": settings.max_regions,
+                                    "max_image_pixels": settings.max_image_pixels}  # fmt: skip
+    assert none_ready["controlnets"] == sorted(settings.controlnets) and none_ready["loras"] == sorted(
+        settings.loras
+    )
 
     redis = Redis.from_url(redis_url)
     presence = {"queues": ["generate", "plan"], "model": "toy", "device": "cpu"}
