@@ -23,6 +23,9 @@ EMBEDDED_DIR = Path(".cache/regional")
 """Where the embedded Redis keeps its database (relative to the working directory)."""
 
 
+HELP = "Run the HTTP API (with embedded Redis and worker when REDIS_URL is unset)."
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default: 8000)")

@@ -35,6 +35,9 @@ STATUSES = ("queued", "running", "succeeded", "failed", "canceled")
 WEBHOOK_EVENTS = ("running", "succeeded", "failed", "canceled")
 
 
+HELP = "Talk to a running service: submit, wait, get, list, cancel, images, plan."
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--url", help="the service (default: $REGIONAL_URL, else http://127.0.0.1:8000)")

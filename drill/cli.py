@@ -12,6 +12,9 @@ from pathlib import Path
 DRILLS = ("kills", "outage", "bad_inputs", "load")
 
 
+HELP = "Fault drills against real processes: worker kills, Redis outage, load, bad input."
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kills", type=int, default=100, help="worker SIGKILLs mid-job (default: 100)")
     parser.add_argument("--outage-s", type=float, default=15.0, help="seconds Redis is down (default: 15)")

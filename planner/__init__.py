@@ -7,4 +7,9 @@
 
 from planner.planning import BACKENDS, PlanReport, aplan, aplan_report, plan, plan_report
 
-__all__ = ["BACKENDS", "PlanReport", "aplan", "aplan_report", "plan", "plan_report"]
+__all__ = ["BACKENDS", "PlanReport", "aplan", "aplan_report", "plan", "plan_offline", "plan_report"]
+
+
+def plan_offline(prompt: str, width: int, height: int):
+    """The offline planner's layout: the ``regional.layout_planners`` entry point the quality bench scores."""
+    return plan(prompt, width=width, height=height, backend="offline")

@@ -7,6 +7,8 @@ import sys
 
 from planner.exceptions import PlannerError
 
+HELP = "Plan a layout from a text prompt."
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("prompt", nargs="?", help="the text prompt (omit with --jsonl)")

@@ -11,6 +11,8 @@ from pydantic import ValidationError
 
 from regional.layout import Layout
 
+HELP = "Generate an image from a layout JSON file."
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layout", required=True, type=Path, help="layout JSON file (see README)")

@@ -46,3 +46,39 @@ def test_the_wheel_ships_the_data_files(tmp_path: Path) -> None:
     assert [f for f in DATA_FILES if f not in names] == []
     assert {f"{p}/__init__.py" for p in ("regional", "planner", "api", "worker", "drill", "client")} <= names
     assert not any("__pycache__" in n for n in names)
+
+
+def test_the_library_names_no_other_package_of_the_product() -> None:
+    """``regional`` is the sampler library: it imports nothing from the planner, the API, the worker, the drill
+    or the client, not even by a dotted name in a string (commands and planners come from entry points)."""
+    import ast
+    import re
+
+    others = re.compile(r"^(planner|api|worker|drill|client)(\.|$)")
+    found = []
+    for path in sorted((ROOT / "regional").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                names = [node.value]
+            found += [
+                f"{path.relative_to(ROOT)}:{node.lineno}: {name}" for name in names if others.match(name)
+            ]
+    assert found == []
+
+
+def test_every_command_is_registered_by_its_package() -> None:
+    from importlib.metadata import entry_points
+
+    commands = {entry.name: entry.value for entry in entry_points(group="regional.commands")}
+    assert commands == {
+        "generate": "regional.generate_cli", "bench": "regional.bench.cli", "plan": "planner.cli",
+        "serve": "api.cli", "worker": "worker.cli", "client": "client.cli", "drill": "drill.cli",
+    }  # fmt: skip
+    planners = {entry.name: entry.load() for entry in entry_points(group="regional.layout_planners")}
+    layout = planners["offline"]("a red circle on the left and a blue square on the right", 128, 128)
+    assert [region.phrase for region in layout.regions] == ["a red circle", "a blue square"]

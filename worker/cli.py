@@ -11,6 +11,9 @@ import sys
 QUEUE_CHOICES = {"generate": ("generate",), "plan": ("plan",), "all": ("generate", "plan")}
 
 
+HELP = "Run a queue worker."
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--queues",

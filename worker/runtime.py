@@ -135,7 +135,8 @@ class Sampler:
         return cls(pipe=pipe, model=model, device=device, model_info=info, **catalogues)
 
     def effective_parameters(self, params: dict[str, Any]) -> dict[str, Any]:
-        """The request's parameters with every unset one filled from this model's ``sampling_defaults``.
+        """The request's parameters with every unset one filled from this model's ``sampling_defaults``, and
+        the model and its family recorded.
 
         As in the pipeline, a default ``inject_steps`` is clipped to ``steps``.
         """
@@ -148,7 +149,7 @@ class Sampler:
             filled["inject_steps"] = min(filled["inject_steps"], filled["steps"])
         if params.get("init_image") is not None and params.get("strength") is None:
             filled["strength"] = DEFAULT_STRENGTH
-        return {**params, **filled, "model": self.model}
+        return {**params, **filled, "model": self.model, "family": self.pipe.family}
 
     def conditioning(self, params: dict[str, Any], read_input: Callable[[str], bytes]):
         """The job's image inputs (stored by the API, read by sha256) as a ``Conditioning``, and its LoRAs

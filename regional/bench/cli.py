@@ -14,6 +14,9 @@ BENCHMARKS = {
 }
 
 
+HELP = "Benchmarks: cost (FLOPs, time, memory) and quality."
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     benches = parser.add_subparsers(dest="bench", required=True, metavar="BENCHMARK")
     for name, (module_name, help_text) in BENCHMARKS.items():

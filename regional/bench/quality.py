@@ -5,7 +5,7 @@ Measured on the toy shapes world (``regional.toy``) with the committed toy FLUX 
 
 - plain prompting (the base caption alone, ``inject_steps=0``),
 - regional prompting with the ground-truth boxes (one region per object, its phrase as prompt),
-- regional prompting with the layout of the offline planner (when the ``planner`` package is importable),
+- regional prompting with the layout of the offline planner (when one is installed: ``planner_method``),
 - plain and regional prompting on the same scenes with their objects named in another order than the
   world's captions use (a model that binds by order rather than by position words fails these), and named
   without positions, in a shuffled order (only the layout can place them: explicit boxes with a plain
@@ -76,19 +76,20 @@ def sweep_settings(quick: bool):
 
 
 def planner_method(width: int, height: int):
-    """``scene -> Layout | None`` from ``planner.plan(..., backend="offline")``, or None if not importable."""
-    import importlib
+    """``scene -> Layout | None`` from the offline layout planner registered under the
+    ``regional.layout_planners`` entry-point group (the ``planner`` package's), or None when none is."""
+    from importlib.metadata import entry_points
 
+    planners = {entry.name: entry for entry in entry_points(group="regional.layout_planners")}
     try:
-        plan = importlib.import_module("planner").plan
-        plan = getattr(plan, "plan", plan)  # the function, or a module that defines it
-    except (ImportError, AttributeError) as exc:
-        logger.warning("planner row unavailable: %s", exc)
+        plan = planners["offline"].load()
+    except (KeyError, ImportError) as exc:
+        logger.warning("planner row unavailable: no offline layout planner installed (%s)", exc)
         return None
 
     def method(scene):
         try:
-            return plan(scene.caption, width=width, height=height, backend="offline")
+            return plan(scene.caption, width, height)
         except Exception as exc:  # any planner failure is a failed layout, counted in the table
             logger.warning("planner failed on %r: %s", scene.caption, exc)
             return None

@@ -42,6 +42,7 @@ def test_the_control_image_steers_a_control_model(service):
     b = run(service, layout_body(controls=[{"image": inline(edges.rotate(90))}]))
     assert a["status"] == b["status"] == "succeeded", (a["error"], b["error"])
     assert a["outputs"][0]["sha256"] != b["outputs"][0]["sha256"]
+    assert (a["parameters"]["model"], a["parameters"]["family"]) == ("tiny-control", "flux")
     img2img = run(
         service, layout_body(controls=[{"image": inline(edges)}], init_image=inline(edges), strength=0.5)
     )

@@ -88,6 +88,7 @@ def upload(service: Service, image: Image.Image, key: str = KEY_A) -> str:
 
 def test_each_input_kind_round_trips_and_changes_the_image(service):
     plain = finished(service, layout_body())
+    assert (plain["parameters"]["model"], plain["parameters"]["family"]) == ("tiny", "flux")
     img2img = finished(service, layout_body(init_image=inline(PICTURE), strength=0.5))
     assert img2img["parameters"]["strength"] == 0.5
     assert (

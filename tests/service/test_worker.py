@@ -35,6 +35,7 @@ class FakePipe:
     """Stands in for the pipeline: the first call runs out of GPU memory, later ones draw grey images."""
 
     sampling_defaults = SCHNELL
+    family = "flux"
 
     def __init__(self) -> None:
         self.calls = 0
@@ -320,11 +321,11 @@ def test_effective_parameters_come_from_the_pipelines_sampling_defaults() -> Non
     assert set(DEFAULTED_PARAMETERS.values()) == {f.name for f in fields(SamplingDefaults)} - {
         "max_sequence_length"
     }
-    sampler = Sampler(pipe=SimpleNamespace(sampling_defaults=DEV), model="fake", device="cpu")
+    sampler = Sampler(pipe=SimpleNamespace(sampling_defaults=DEV, family="flux"), model="fake", device="cpu")
     unset = dict.fromkeys(DEFAULTED_PARAMETERS, None) | {"seed": 3, "num_images": 1}
     assert sampler.effective_parameters(unset) == {
         "steps": 24, "guidance": 3.5, "base_ratio": 0.2, "inject_steps": 10, "double_inject_interval": 1,
-        "single_inject_interval": 2, "seed": 3, "num_images": 1, "model": "fake",
+        "single_inject_interval": 2, "seed": 3, "num_images": 1, "model": "fake", "family": "flux",
     }  # fmt: skip
     few_steps = sampler.effective_parameters(unset | {"steps": 4, "guidance": 0.0})
     assert few_steps["inject_steps"] == 4 and few_steps["guidance"] == 0.0  # T clipped; 0 is not unset
