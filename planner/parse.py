@@ -8,7 +8,7 @@ as noun phrases "[count] [attributes] noun [participle ...]".
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 from planner.lexicon import (
@@ -37,7 +37,15 @@ from planner.lexicon import (
     VERB_STOPS,
     WEARABLES,
 )
-from planner.pos import can_be_noun, clearly_noun, finite_verb, only_adjective
+from planner.pos import (
+    can_be_noun,
+    can_be_verb,
+    clearly_noun,
+    finite_verb,
+    only_adjective,
+    participle,
+    past_verb,
+)
 
 MAX_INSTANCES = 12
 """Most instances one noun phrase may expand to ("a dozen eggs" stays at 12)."""
@@ -57,7 +65,10 @@ RELATION_PATTERNS: list[tuple[str, str]] = [
     (r"in back of|behind", "behind"),
     (r"above|over|higher than|flying over|hovering over", "above"),
     (r"below|beneath|underneath|under|lower than", "below"),
-    (r"next to|beside|besides|alongside|near|close to|by|together with|from|to|toward|towards", "next"),
+    (
+        r"next to|beside|besides|alongside|near|close to|by|together with|outside(?: of)?|from|to|toward|towards",
+        "next",
+    ),
     (r"between|in between", "between"),
     (r"inside|in|within|into|out of|through|down|across", "in"),
     (r"on|upon", "on"),
@@ -207,18 +218,21 @@ def article_for(words: str) -> str:
 
 
 def _cut_predicate(words: list[str]) -> tuple[list[str], list[str]]:
-    """Split "a cat sitting quietly" into (["a", "cat"], ["sitting", "quietly"])."""
+    """Split "a cat sitting quietly" into (["a", "cat"], ["sitting", "quietly"]), "a girl kneels" into
+    (["a", "girl"], ["kneels"])."""
     for index, word in enumerate(words):
-        if index == 0 or word == "of" and singular(words[index - 1]) in COLLECTIVES | CONTAINERS:
+        if index == 0 or word == "of" and singular(words[index - 1]) in COLLECTIVES | CONTAINERS | {"full"}:
             continue
         if word == "set" and index + 1 < len(words) and words[index + 1] == "of":
             continue
-        if word in VERB_STOPS:
-            return words[:index], words[index:]
         previous = words[index - 1]
+        if word in VERB_STOPS and not _modifies_noun(words, index):
+            return words[:index], words[index:]
         after_noun = previous in OBJECT_SHAPES or singular(previous) in OBJECT_SHAPES
-        if word.endswith("ed") and len(word) > 3 and after_noun:
+        if word.endswith("ed") and len(word) > 3 and after_noun and not _modifies_noun(words, index):
             return words[:index], words[index:]  # "balloons tied", "a cat curled up"
+        if _finite_after_noun(words, index):
+            return words[:index], words[index:]  # "a girl kneels", "three people ride", "a cat sat"
         if (
             word.endswith("ing")
             and word not in ING_NOUNS
@@ -227,6 +241,32 @@ def _cut_predicate(words: list[str]) -> tuple[list[str], list[str]]:
         ):
             return words[:index], words[index:]  # "a cat sleeping"; "a sleeping cat" keeps it
     return words, []
+
+
+def _modifies_noun(words: list[str], index: int) -> bool:
+    """Whether ``words[index]``, a verb form, modifies the noun after it rather than starting a predicate:
+    after a count or article ("two parked cars", "a jump rope"), or a participle in the middle of a compound
+    adjective before the last word, a known object ("a leaf filled tree", "an orange potted plant")."""
+    if index + 1 >= len(words):
+        return False
+    previous = words[index - 1]
+    if previous in NUMBER_WORDS or previous in DETERMINERS or previous in DEFINITE_DETERMINERS:
+        return True
+    return words[index].endswith("ed") and index + 2 == len(words) and singular(words[-1]) in OBJECT_SHAPES
+
+
+def _finite_after_noun(words: list[str], index: int) -> bool:
+    """Whether ``words[index]`` is the finite verb of the noun before it: a word that is only a verb ("kneels",
+    "sat"), or one that may be a noun too after a plural noun, at the end or before an article ("three
+    people ride", "dogs watch a train")."""
+    word, previous = words[index], words[index - 1]
+    if not can_be_noun(previous) or previous in NUMBER_WORDS or previous in DETERMINERS:
+        return False
+    if finite_verb(word) or past_verb(word):
+        return True
+    plural_noun = is_plural(previous) and (singular(previous) in OBJECT_SHAPES or previous == "people")
+    at_end = index + 1 == len(words) or words[index + 1] in DETERMINERS | NUMBER_WORDS.keys()
+    return plural_noun and at_end and can_be_verb(word) and not is_plural(word)
 
 
 PRONOUNS = {"it", "them", "they", "each", "other", "another", "itself"}
@@ -295,10 +335,15 @@ def read_noun_phrase(text: str) -> NounPhrase | None:
     )
 
 
+PARTITIVE = re.compile(r"^(one|two|three|four|five|six) of (?:the|these|those|his|her|their|its) ")
+""""one of the children": one child, of a group named before (``_CaptionReader._index_of``)."""
+
+
 def _phrase_words(text: str) -> tuple[str, list[str], list[str]]:
     """(text, words, predicate) of a noun phrase: framing ("a photo of") and filler ("there is") cut off, the
     predicate set apart, leading particles and trailing adverbs dropped from the words."""
     text = STYLE_OF.sub("", FILLER.sub("", text.strip(" ,.;:'\""))).strip()
+    text = PARTITIVE.sub(r"\1 ", text)
     words, predicate = _cut_predicate(re.findall(r"[a-z0-9][a-z0-9'-]*", text))
     while words and words[0] in LEADING_PARTICLES:
         words = words[1:]
@@ -334,11 +379,14 @@ def _read_quantity(words: list[str]) -> _Quantity:
 
 
 def _split_container(body: list[str]) -> tuple[list[str], list[str]]:
-    """(container words, "of ..." tail) for "a plate of cookies"; (body, []) when no container leads."""
+    """(container words, "of ..." tail) for "a plate of cookies" and "a vase full of flowers"; (body, []) when
+    no container leads."""
     if "of" in body:
         of_at = body.index("of")
         if of_at > 0 and singular(body[of_at - 1]) in CONTAINERS:
             return body[:of_at], body[of_at:]
+        if of_at > 1 and body[of_at - 1] == "full" and singular(body[of_at - 2]) in OBJECT_SHAPES:
+            return body[: of_at - 1], body[of_at - 1 :]
     return body, []
 
 
@@ -382,7 +430,7 @@ def _written_plural(noun_words: list[str], first_word: str, count: int) -> bool:
         is_plural(head_word)
         and head_word not in UNCOUNTABLE_S
         and " ".join(noun_words) not in PLURAL_NAMES
-        and not (first_word in {"a", "an", "one", "this", "that"} and count == 1)
+        and not (first_word in {"a", "an", "this", "that"} and count == 1)
     )
 
 
@@ -513,6 +561,32 @@ def _verb_markers(text: str, markers: list[Marker]) -> list[Marker]:
         if verb in ING_NOUNS or any(s <= match.start() < e for s, e, _, _ in [*markers, *found]):
             continue
         found.append((match.start(), match.end(), "verb", verb))
+    return found + _finite_verb_markers(text, [*markers, *found])
+
+
+OBJECT_START = re.compile(
+    r"(?:a|an|the|his|her|their|its|\d+|one|two|three|four|five|six|seven|eight|some)\b"
+)
+"""Words that start a verb's object ("a", "the", "two")."""
+
+
+def _finite_verb_markers(text: str, markers: list[Marker]) -> list[Marker]:
+    """Finite verbs before their object ("a child watch a train", "the table has a bowl", "to pet two dogs"),
+    where no marker is: a word that can be a verb, right after a noun (or an infinitive's "to"), before an
+    article or a number. Named by their participle ("watching")."""
+    words = list(re.finditer(r"[a-z][a-z'-]*", text))
+    found: list[Marker] = []
+    for before, word, after in zip(words, words[1:], words[2:], strict=False):
+        written, previous = word.group(0), before.group(0)
+        if not OBJECT_START.fullmatch(after.group(0)) or any(s <= word.start() < e for s, e, _, _ in markers):
+            continue
+        after_noun = previous not in DETERMINERS and (
+            singular(previous) in OBJECT_SHAPES or singular(previous) in SCENES or previous == "people"
+        )
+        if (finite_verb(written) or past_verb(written) or can_be_verb(written)) and (
+            after_noun or previous == "to"
+        ):
+            found.append((word.start(), word.end(), "verb", VERB_FORMS.get(written, participle(written))))
     return found
 
 
@@ -706,12 +780,15 @@ class _CaptionReader:
         step(value)
 
     def _own_clause(self) -> bool:
-        """Whether the noun phrase being read starts a clause of its own: after a comma, with a verb or a
-        relation of its own ("a man holding an umbrella, a dog holding a ball": the dog is not the man's).
-        After "and" it stays in the list before it ("a farmer with a cow and two chickens in a barnyard")."""
+        """Whether the noun phrase being read starts a clause of its own: after a comma, with a verb or a "with"
+        of its own ("a man holding an umbrella, a dog holding a ball": the dog is not the man's). With a
+        place of its own it stays in the list and is placed too ("a desk with a monitor, a keyboard on a mat"), as
+        after "and" ("a farmer with a cow and two chickens in a barnyard")."""
         after_comma = self.at > 0 and self.items[self.at - 1] == ("sep", ",")
-        following = self.items[self.at + 1][0] if self.at + 1 < len(self.items) else None
-        return after_comma and following in {"verb", "rel"}
+        following = self.items[self.at + 1] if self.at + 1 < len(self.items) else None
+        return (
+            after_comma and following is not None and (following[0] == "verb" or following == ("rel", "with"))
+        )
 
     def _separator(self, mark: str) -> None:
         """Any separator ends the owners that a later place would locate ("a cake with candles on a table");
@@ -758,7 +835,7 @@ class _CaptionReader:
 
     def _noun_phrase(self, text: str) -> None:
         """A noun phrase: an object, a setting, stuff that describes the last subject, or none."""
-        phrase = read_noun_phrase(text)
+        phrase = read_noun_phrase(_one_named(text, self.objects))
         if phrase is None:
             self._no_phrase(text)
             return
@@ -775,12 +852,21 @@ class _CaptionReader:
         """Text that names no object ends the waiting relation ("pine trees on both sides, a rainbow": "sides"
         is no object); "it" or "them" there is the object mentioned before ("a table with a vase on it")."""
         pronoun = re.search(r"\b(?:it|them)\b", text)
-        if self.pending == "between" and pronoun and self.group:
+        if self.pending == "on" and text.strip() == "top" and self.list_owners:
+            self._on_top()
+        elif self.pending == "between" and pronoun and self.group:
             self._between_pronoun()
         elif self.pending and pronoun and self.group:
             self._pronoun_object(pronoun.group(0) == "them")
         self.pending = None
         self.last_was_np = False
+
+    def _on_top(self) -> None:
+        """ "on top" with nothing after it: what came with the list's owner lies on it ("a stove with a kettle
+        and a pot on top")."""
+        for relation in self.relations:
+            if relation.kind == "with" and relation.target in self.list_owners:
+                relation.kind = "on"
 
     def _antecedent(self, plural: bool) -> int | None:
         """The object "it" (one object) or "them" (several) names: the last one before the subjects that
@@ -870,6 +956,11 @@ class _CaptionReader:
         earlier = [i for i, o in enumerate(self.objects) if o.head == phrase.head]
         if whole is not None:
             index = whole
+        elif earlier and self.objects[earlier[-1]].count > phrase.count and phrase.text.startswith("one"):
+            self.objects[earlier[-1]].count -= 1  # "two dogs with one dog holding a disc": one of the two
+            phrase.positions |= self.pending_positions
+            self.objects.append(phrase)
+            index = len(self.objects) - 1
         elif earlier and re.match(r"(?:the|that|this|these|those|both)\b", phrase.text.strip()):
             index = earlier[-1]
             self.objects[index].positions |= phrase.positions | self.pending_positions
@@ -884,9 +975,15 @@ class _CaptionReader:
 
     def _between_target(self, index: int) -> None:
         """One of the two objects after "between"; with the second, the subjects stand between them, and the
-        second becomes the subject of what follows. The same object named again is no second target."""
+        second becomes the subject of what follows. The same object named again is no second target. A group
+        named alone ("between two parked cars") is split: one of its instances is the second target."""
         if index not in self.between_targets:
             self.between_targets.append(index)
+        if self.between_targets == [index] and self.objects[index].count > 1 and not self._and_follows():
+            self.objects[index].count -= 1
+            self.objects.append(replace(self.objects[index], count=1, positions=set(), loose_positions=set()))
+            self.between_targets.append(len(self.objects) - 1)
+            index = len(self.objects) - 1
         if len(self.between_targets) == 2 and self.group:
             for subject in self.group:
                 self.relations.append(
@@ -894,6 +991,10 @@ class _CaptionReader:
                 )
             self.between_targets, self.pending, self.group, self.group_is_target = [], None, [index], True
         self.last_was_np = True
+
+    def _and_follows(self) -> bool:
+        """Whether the item after the one being read is "and" ("between the chairs and the table")."""
+        return self.items[self.at + 1 : self.at + 2] == [("sep", "and")]
 
     def _pending_verb(self) -> str | None:
         """The verb waiting for its object, if what waits is a verb."""
@@ -974,6 +1075,18 @@ class _CaptionReader:
             and not self.placed
             and _follows_and(self.items, text)
         )
+
+
+ONE_PRONOUN = re.compile(r"^\s*(?:a|an)\s+(?:[a-z-]+\s+){0,2}one\s*$")
+"""A phrase headed by "one" ("a little one"): one more of the object named before."""
+
+
+def _one_named(text: str, objects: list[NounPhrase]) -> str:
+    """``text`` with a "one" that stands for the last object's noun written out: "two zebras standing close
+    to a little one" reads "a little zebra"."""
+    if not objects or not ONE_PRONOUN.match(text):
+        return text
+    return re.sub(r"\bone\s*$", objects[-1].head, text.rstrip())
 
 
 def _naming(phrase: NounPhrase) -> str:

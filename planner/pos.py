@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from lemminflect import getAllLemmas
+from lemminflect import getAllLemmas, getInflection
 
 
 @lru_cache(maxsize=8192)
@@ -46,3 +46,25 @@ def finite_verb(word: str) -> bool:
         or lemma == "be"
         and word in {"is", "are", "was", "were", "am"}
     )
+
+
+def past_verb(word: str) -> bool:
+    """An irregular simple past that is only a verb ("sat", "stood", "rode"); a regular one ("parked") is
+    also a participle that modifies nouns and does not count."""
+    found = getAllLemmas(word.lower())
+    if set(found) - {"VERB"} or "VERB" not in found or word.endswith("ed"):
+        return False
+    return word in getInflection(found["VERB"][0], "VBD")
+
+
+def can_be_verb(word: str) -> bool:
+    """A word that can be a verb and is otherwise at most a noun ("watch", "has", "ride"; not "close", "like")."""
+    found = tags(word)
+    return bool(found & {"VERB", "AUX"}) and found <= {"VERB", "AUX", "NOUN"}
+
+
+def participle(word: str) -> str:
+    """The -ing form of a verb ("watch" -> "watching", "has" -> "having"); the word itself when unknown."""
+    found = getAllLemmas(word.lower())
+    lemma = (found.get("VERB") or found.get("AUX") or (word,))[0]
+    return (getInflection(lemma, "VBG") or (word,))[0]
