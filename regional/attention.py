@@ -34,7 +34,9 @@ from diffusers.models.attention_dispatch import dispatch_attention_fn
 
 from regional.masks import AttentionGroups, attention_groups, joint_attention_mask, token_region_bits
 
-BlockType = Literal["double", "single"]
+BlockType = Literal["double", "single", "image"]
+"""Joint attention in double-stream blocks, over the whole sequence in single-stream blocks, and the extra
+image-only attention of double block k (SD3.5's dual-attention blocks), injected when block k is."""
 
 
 class DenseMaskedAttention:
@@ -55,6 +57,14 @@ class DenseMaskedAttention:
         )
         return out.transpose(1, 2)
 
+    def image_only(self, query, key, value) -> torch.Tensor:
+        """Image-only attention (batch, HW, heads, head_dim) with M's image-to-image block."""
+        rows = self.mask[self.text_len :, self.text_len :]
+        out = F.scaled_dot_product_attention(
+            query.transpose(1, 2), key.transpose(1, 2), value.transpose(1, 2), attn_mask=rows
+        )
+        return out.transpose(1, 2)
+
 
 class GroupedAttention:
     """The regional path as one unmasked SDPA per group of tokens sharing their regions (see AttentionGroups).
@@ -63,9 +73,17 @@ class GroupedAttention:
     |queries| x |keys|, and each call can use the fastest SDPA kernel (flash on GPU).
     """
 
-    def __init__(self, groups: AttentionGroups, text_len: int):
+    def __init__(self, groups: AttentionGroups, text_len: int, image_groups: AttentionGroups):
         self.groups = groups
         self.text_len = text_len
+        self.image_groups = image_groups
+        """The groups of the image tokens alone: M's image-to-image block."""
+
+    def image_only(self, query, key, value) -> torch.Tensor:
+        """Image-only attention (batch, HW, heads, head_dim) with M's image-to-image block."""
+        groups = self.image_groups
+        key, value = key.index_select(1, groups.order), value.index_select(1, groups.order)
+        return _attend_groups(groups, query, key, value)
 
     def __call__(self, query, key, value, text_only: bool = False) -> torch.Tensor:
         groups = self.groups
@@ -76,11 +94,16 @@ class GroupedAttention:
                 if t1 > t0:  # a group's text tokens lead its query range
                     out[:, t0:t1] = _sdpa(query[:, t0:t1], _take(key, keys), _take(value, keys))
             return out
-        query = query.index_select(1, groups.order)
-        out = torch.empty_like(query)
-        for (q0, q1), keys in zip(groups.query_ranges, groups.key_ranges, strict=True):
-            out[:, q0:q1] = _sdpa(query[:, q0:q1], _take(key, keys), _take(value, keys))
-        return out.index_select(1, groups.inverse)
+        return _attend_groups(groups, query, key, value)
+
+
+def _attend_groups(groups: AttentionGroups, query, key, value) -> torch.Tensor:
+    """Every group's queries against its keys; ``key`` and ``value`` already in the groups' order."""
+    query = query.index_select(1, groups.order)
+    out = torch.empty_like(query)
+    for (q0, q1), keys in zip(groups.query_ranges, groups.key_ranges, strict=True):
+        out[:, q0:q1] = _sdpa(query[:, q0:q1], _take(key, keys), _take(value, keys))
+    return out.index_select(1, groups.inverse)
 
 
 def _take(x: torch.Tensor, ranges: tuple[tuple[int, int], ...]) -> torch.Tensor:
@@ -109,8 +132,11 @@ def build_region_attention(
     if kind == "dense":
         return DenseMaskedAttention(joint_attention_mask(membership, text_lengths).to(device), text_len)
     if kind == "grouped":
+        bits = token_region_bits(membership, text_lengths)
         return GroupedAttention(
-            attention_groups(token_region_bits(membership, text_lengths), text_len).to(device), text_len
+            attention_groups(bits, text_len).to(device),
+            text_len,
+            attention_groups(bits[text_len:], 0).to(device),
         )
     raise ValueError(f"region attention must be 'grouped' or 'dense', got {kind!r}")
 
@@ -132,7 +158,12 @@ class RegionalAttentionState:
     single_blocks: frozenset[int]
 
     def injects(self, block_type: BlockType, index: int) -> bool:
-        return index in (self.double_blocks if block_type == "double" else self.single_blocks)
+        return (
+            index
+            in {"double": self.double_blocks, "single": self.single_blocks, "image": self.double_blocks}[
+                block_type
+            ]
+        )
 
 
 def regional_joint_attention(
@@ -174,6 +205,21 @@ def regional_joint_attention(
     return torch.cat([z_base[:, :nb], region_text.to(z_base.dtype), image.to(z_base.dtype)], dim=1)
 
 
+def regional_image_attention(
+    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, state: RegionalAttentionState, injected: bool
+) -> torch.Tensor:
+    """An image-only attention (SD3.5's second attention in dual-attention blocks) in an injected block: eq. 7
+    with the plain attention as ``z_base`` and M's image-to-image block as ``z_region`` (a region's tokens
+    attend to their region's tokens). Tensors (batch, HW, heads, head_dim)."""
+    z_base = _sdpa(query, key, value)
+    if not injected:
+        return z_base
+    beta = state.base_ratio
+    return beta * z_base + (1.0 - beta) * state.region_attention.image_only(query, key, value).to(
+        z_base.dtype
+    )
+
+
 class RegionalAttnProcessor:
     """Base of the families' regional attention processors: one instance per attention module, so it knows
     which block it serves. The request's state comes in the attention kwargs; ``bound_state`` only serves
@@ -193,10 +239,12 @@ class RegionalAttnProcessor:
 def install_regional_processors(
     attention_blocks: Mapping[BlockType, Sequence], processor_class: type[RegionalAttnProcessor]
 ) -> None:
-    """Give every attention module its own ``processor_class(block type, index in its block list)``."""
+    """Give every attention module its own ``processor_class(block type, index in its block list)``; a list
+    may hold None where a block has no module of that type ("image": SD3.5's blocks without dual attention)."""
     for block_type, modules in attention_blocks.items():
         for index, module in enumerate(modules):
-            module.set_processor(processor_class(block_type, index))
+            if module is not None:
+                module.set_processor(processor_class(block_type, index))
 
 
 def has_regional_processors(transformer) -> bool:

@@ -60,7 +60,20 @@ CHROMA = SamplingDefaults(
 double, 38 single), so the schedule is dev's, with T scaled to the same share of the steps (10 of 24 -> 16
 of 40); not yet tuned on the real model."""
 
-REGION_TOKEN_MARGINS = {"flux": 8, "chroma": 1}
+SD35 = SamplingDefaults(
+    num_inference_steps=28,
+    guidance_scale=3.5,
+    inject_steps=12,
+    double_inject_interval=1,
+    single_inject_interval=1,
+    base_ratio=0.2,
+    max_sequence_length=256,
+)
+"""SD3.5 Large as its model card runs it (28 steps, CFG 3.5, 256 T5 tokens); every joint block injected (it has
+no single blocks) in the first 12 steps (dev's share, 10 of 24). Large Turbo: pass 4 steps and guidance 0;
+Medium's card uses 40 steps and CFG 4.5. Not yet tuned on the real models."""
+
+REGION_TOKEN_MARGINS = {"flux": 8, "chroma": 1, "sd3": 8}
 """Per family, the padding tokens kept after each regional prompt's real tokens (its EOS included).
 FLUX.1 attends to all 512 T5 tokens, so a few padding tokens keep the prompt close to what it saw in
 training (README, Cost). Chroma masks T5 padding except one token: 1 keeps exactly the tokens it attends to."""
@@ -75,7 +88,9 @@ def defaults_for(family: str, transformer_config) -> SamplingDefaults:
         return DEV if transformer_config.guidance_embeds else SCHNELL
     if family == "chroma":
         return CHROMA
-    raise ValueError(f"no sampling defaults for family {family!r}; known: flux, chroma")
+    if family == "sd3":
+        return SD35
+    raise ValueError(f"no sampling defaults for family {family!r}; known: flux, chroma, sd3")
 
 
 DEFAULT_STRENGTH = 0.6

@@ -19,8 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
         default="auto",
-        help="auto (dev on a GPU, else the toy model), tiny, tiny-chroma, tiny-control, toy, dev, schnell, chroma, "
-        "a Hub id or a local folder (FLUX.1, a FLUX.1 Control model, or Chroma)",
+        help="auto (dev on a GPU, else the toy model), tiny, tiny-chroma, tiny-control, tiny-sd3, toy, dev, schnell, "
+        "chroma, sd3.5, sd3.5-medium, a Hub id or a local folder (FLUX.1, a FLUX.1 Control model, Chroma, SD3.5)",
     )
     parser.add_argument("--steps", type=int, help="denoising steps (default: per model)")
     parser.add_argument(

@@ -29,9 +29,11 @@ MODEL_ALIASES = {
     "dev": "black-forest-labs/FLUX.1-dev",
     "schnell": "black-forest-labs/FLUX.1-schnell",
     "chroma": "lodestones/Chroma1-HD",
+    "sd3.5": "stabilityai/stable-diffusion-3.5-large",
+    "sd3.5-medium": "stabilityai/stable-diffusion-3.5-medium",
 }
 
-TINY_MODELS = {"tiny": "flux", "tiny-chroma": "chroma", "tiny-control": "flux"}
+TINY_MODELS = {"tiny": "flux", "tiny-chroma": "chroma", "tiny-control": "flux", "tiny-sd3": "sd3"}
 """The built-in random-weight models (``regional.testing``) and their families ('tiny-control': a FLUX.1
 Control model, whose transformer takes a control image's latents as extra channels)."""
 
@@ -98,7 +100,7 @@ def pick_dtype(name: str, device: str) -> torch.dtype:
 
 
 def load_pipeline(model: str, dtype: str = "auto", cpu_offload: bool = False, device: str | None = None):
-    """``model``: 'auto', 'tiny' / 'tiny-chroma' / 'tiny-control' (random weights), 'toy' (shapes world), 'dev', 'schnell',
+    """``model``: 'auto', 'tiny' / 'tiny-chroma' / 'tiny-control' / 'tiny-sd3' (random weights), 'toy' (shapes world), 'dev', 'schnell',
     'chroma', a Hub id or a folder. The regional pipeline is the one of the family its ``model_index.json``
     names (FluxPipeline -> RegionalFluxPipeline, ChromaPipeline -> RegionalChromaPipeline).
 
@@ -121,6 +123,7 @@ def load_pipeline(model: str, dtype: str = "auto", cpu_offload: bool = False, de
             "tiny": testing.tiny_flux_pipeline,
             "tiny-chroma": testing.tiny_chroma_pipeline,
             "tiny-control": testing.tiny_flux_control_pipeline,
+            "tiny-sd3": testing.tiny_sd3_pipeline,
         }
         return builders[model]().to(device)
     source = MODEL_ALIASES.get(model, model)

@@ -32,6 +32,7 @@ from regional.attention import (
 from regional.defaults import REGION_TOKEN_MARGINS, SamplingDefaults, defaults_for
 from regional.layout import Layout
 from regional.masks import layout_regions
+from regional.raster import TOKEN_PX
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +66,18 @@ class PromptEmbeds:
     """Shape (batch, T): the text tokens the transformer may attend to, in the stock pipeline's dtype
     (Chroma's T5 padding mask); None where the family attends to every token (FLUX.1)."""
 
+    def stacked_on(self, other: PromptEmbeds) -> PromptEmbeds:
+        """``[self; other]`` along the batch: one batch for classifier-free guidance (``self`` negative)."""
+
+        def stack(a, b):
+            return None if a is None else torch.cat([a, b], dim=0)
+
+        return PromptEmbeds(
+            embeds=stack(self.embeds, other.embeds),
+            pooled=stack(self.pooled, other.pooled),
+            mask=stack(self.mask, other.mask),
+        )
+
     def followed_by(self, region_embeds: torch.Tensor) -> PromptEmbeds:
         """``[this prompt | regional prompts]``, from ``region_embeds`` of shape (1, R, dim). The mask marks the
         regional tokens attendable; the regional path never reads it (it uses M, ``regional.attention``)."""
@@ -83,8 +96,8 @@ class Denoising:
 
     latents: torch.Tensor
     """Shape (batch, image tokens, channels): the packed initial latents."""
-    image_ids: torch.Tensor
-    """Shape (image tokens, 3): the image tokens' position ids."""
+    image_ids: torch.Tensor | None
+    """Shape (image tokens, 3): the image tokens' position ids; None where the transformer takes none (SD3)."""
     timesteps: torch.Tensor
     """The timesteps the loop runs, in order."""
     begin_index: int = 0
@@ -102,8 +115,10 @@ class RegionalPipelineMixin:
     """The shared stages (``check_regional_inputs``, ``encode_regional_prompts``, ``prepare_regional_state``,
     ``prepare_denoising``, the loop in ``__call__``, ``decode_latents``) in front of a stock pipeline.
 
-    A family supplies the hooks below. The loop assumes FLUX.1-shaped latents (an 8x VAE, 2x2 packing, one
-    token per 16 px: ``regional.raster``) and the stock pipeline's ``prepare_latents``.
+    A family supplies the hooks below. Every family has one image token per 16 px (``regional.raster``) in
+    row-major order. The defaults of ``prepare_denoising``, ``timestep_inputs`` and ``decode_latents`` are
+    FLUX.1-shaped (packed 2x2 latents, ``t / 1000``, image ids); a family whose stock pipeline differs
+    overrides them (SD3).
     """
 
     family: str
@@ -112,6 +127,9 @@ class RegionalPipelineMixin:
     """The attention processor installed on every attention module of ``regional_attention_blocks()``."""
     pipeline_output: type
     """The stock pipeline's output class."""
+    batched_guidance: bool = False
+    """Whether the stock pipeline runs classifier-free guidance as one batch ``[negative | positive]`` (SD3)
+    rather than two passes (FLUX.1's true CFG, Chroma): plain steps do the same, so that the outputs match."""
 
     # --- family hooks ------------------------------------------------------------------------------------
 
@@ -134,6 +152,14 @@ class RegionalPipelineMixin:
     def transformer_inputs(self, prompt: PromptEmbeds, image_tokens: int, guidance_scale: float) -> dict:
         """The transformer's keyword arguments for ``prompt`` (all but the latents, timestep and image ids)."""
         raise NotImplementedError
+
+    def timestep_inputs(self, t: torch.Tensor, hidden_states: torch.Tensor, image_ids) -> dict:
+        """The transformer's timestep (and position) arguments for one step at timestep ``t``. FLUX-shaped by
+        default: ``t / 1000`` in the latents' dtype, and the image tokens' ids."""
+        return {
+            "timestep": t.expand(hidden_states.shape[0]).to(hidden_states.dtype) / 1000,
+            "img_ids": image_ids,
+        }
 
     def classifier_free_guidance_scale(
         self, guidance_scale: float, true_cfg_scale: float, negative_prompt: str | None
@@ -366,7 +392,7 @@ class RegionalPipelineMixin:
             "double",
         )
         single_blocks = select_blocks(
-            len(attention_blocks["single"]),
+            len(attention_blocks.get("single", ())),
             defaults.single_inject_interval if single_inject_interval is None else single_inject_interval,
             single_inject_blocks,
             "single",
@@ -411,7 +437,7 @@ class RegionalPipelineMixin:
             steps, batch, height, width, base.embeds.dtype, device, generator, latents, sigmas
         )
         latents, latent_image_ids, timesteps = denoising.latents, denoising.image_ids, denoising.timesteps
-        image_tokens = latents.shape[1]
+        image_tokens = (height // TOKEN_PX) * (width // TOKEN_PX)
         steps = len(timesteps)
         self._num_timesteps = len(timesteps)
         plain_inputs = self.transformer_inputs(base, image_tokens, guidance_scale)
@@ -421,12 +447,16 @@ class RegionalPipelineMixin:
         if cfg_scale > 1:
             negative_inputs = self.transformer_inputs(negative, image_tokens, guidance_scale)
 
+        if cfg_scale > 1 and self.batched_guidance:
+            guided_inputs = self.transformer_inputs(negative.stacked_on(base), image_tokens, guidance_scale)
+
         # 6. Denoising loop
-        def predict(timestep, inputs: dict, attention_kwargs: dict, conditioning: dict) -> torch.Tensor:
+        def predict(
+            hidden_states, t, inputs: dict, attention_kwargs: dict, conditioning: dict
+        ) -> torch.Tensor:
             return self.transformer(
-                **{"hidden_states": latents, **inputs, **conditioning},
-                timestep=timestep / 1000,
-                img_ids=latent_image_ids,
+                **{"hidden_states": hidden_states, **inputs, **conditioning},
+                **self.timestep_inputs(t, hidden_states, latent_image_ids),
                 joint_attention_kwargs=attention_kwargs,
                 return_dict=False,
             )[0]
@@ -438,19 +468,27 @@ class RegionalPipelineMixin:
                     continue
                 self._current_timestep = t
                 timestep = t.expand(latents.shape[0]).to(latents.dtype)
-                if regional and i < inject_steps:
+                injected = regional and i < inject_steps
+                if injected:
                     inputs, attention_kwargs = regional_inputs, regional_kwargs
                 else:
                     inputs, attention_kwargs = plain_inputs, self._joint_attention_kwargs
                 conditioning = {}
                 if denoising.step_conditioning is not None:
                     conditioning = denoising.step_conditioning(i, timestep, latents, inputs, attention_kwargs)
-                noise_pred = predict(timestep, inputs, attention_kwargs, conditioning)
-                if cfg_scale > 1:  # the negative branch is the plain model
-                    neg_noise_pred = predict(
-                        timestep, negative_inputs, self._joint_attention_kwargs, conditioning
+                if cfg_scale > 1 and self.batched_guidance and not injected and not conditioning:
+                    both = torch.cat([latents] * 2)
+                    neg_noise_pred, noise_pred = predict(both, t, guided_inputs, attention_kwargs, {}).chunk(
+                        2
                     )
                     noise_pred = neg_noise_pred + cfg_scale * (noise_pred - neg_noise_pred)
+                else:
+                    noise_pred = predict(latents, t, inputs, attention_kwargs, conditioning)
+                    if cfg_scale > 1:  # the negative branch is the plain model
+                        neg_noise_pred = predict(
+                            latents, t, negative_inputs, self._joint_attention_kwargs, conditioning
+                        )
+                        noise_pred = neg_noise_pred + cfg_scale * (noise_pred - neg_noise_pred)
 
                 latents = self.scheduler.step(noise_pred, t, latents, return_dict=False)[0]
                 if denoising.after_step is not None:

@@ -358,10 +358,79 @@ def save_tiny_flux_lora(path, seed: int = 0, rank: int = 4) -> None:
     FluxPipeline.save_lora_weights(path, transformer_lora_layers=get_peft_model_state_dict(transformer))
 
 
-def token_grid(packed: torch.Tensor, width: int, height: int) -> torch.Tensor:
-    """Packed latents (batch, tokens, channels) -> (batch, height / 16, width / 16, channels): one cell per
-    16x16-pixel token, for checks region by region."""
-    return packed.reshape(packed.shape[0], height // TOKEN_PX, width // TOKEN_PX, -1)
+def tiny_sd3_components(seed: int = 0) -> dict:
+    """Components of a StableDiffusion3Pipeline at toy sizes (two CLIP text models with projection, T5, a
+    3-block MMDiT whose second block has SD3.5 Medium's dual attention, QK RMS norms), weights drawn from
+    ``seed``, all in eval mode. One token per 16 px, as SD3.5: an 8x VAE and 2 x 2 patches."""
+    from diffusers import SD3Transformer2DModel
+    from transformers import CLIPTextModelWithProjection
+
+    clip_tokenizer, t5_tokenizer = tiny_tokenizers()
+    torch.manual_seed(seed)
+    transformer = SD3Transformer2DModel(
+        sample_size=32,
+        patch_size=2,
+        in_channels=4,
+        num_layers=3,
+        attention_head_dim=16,
+        num_attention_heads=2,
+        joint_attention_dim=64,
+        caption_projection_dim=32,
+        pooled_projection_dim=64,
+        out_channels=4,
+        pos_embed_max_size=32,
+        dual_attention_layers=(1,),
+        qk_norm="rms_norm",
+    )
+
+    def clip() -> CLIPTextModelWithProjection:
+        return CLIPTextModelWithProjection(
+            CLIPTextConfig(
+                vocab_size=clip_tokenizer.vocab_size, hidden_size=32, intermediate_size=37, num_hidden_layers=2,
+                num_attention_heads=4, projection_dim=32, max_position_embeddings=77,
+                bos_token_id=clip_tokenizer.bos_token_id, eos_token_id=clip_tokenizer.eos_token_id,
+                pad_token_id=clip_tokenizer.pad_token_id,
+            )
+        )  # fmt: skip
+
+    text_encoder, text_encoder_2 = clip(), clip()
+    text_encoder_3 = tiny_t5_encoder(t5_tokenizer, dim=64)
+    vae = flux_vae(
+        (8, 8, 8, 8), latent_channels=4, norm_num_groups=4, scaling_factor=1.5305, shift_factor=0.0609
+    )
+    for module in (transformer, text_encoder, text_encoder_2, text_encoder_3, vae):
+        module.eval()
+    return {
+        "transformer": transformer,
+        "vae": vae,
+        "text_encoder": text_encoder,
+        "tokenizer": clip_tokenizer,
+        "text_encoder_2": text_encoder_2,
+        "tokenizer_2": clip_tokenizer,
+        "text_encoder_3": text_encoder_3,
+        "tokenizer_3": t5_tokenizer,
+        "scheduler": FlowMatchEulerDiscreteScheduler(shift=3.0),
+    }
+
+
+def tiny_sd3_pipeline(seed: int = 0):
+    """A ``RegionalStableDiffusion3Pipeline`` on CPU in float32 with tiny random weights."""
+    from regional.families.sd3 import RegionalStableDiffusion3Pipeline
+
+    pipe = RegionalStableDiffusion3Pipeline(**tiny_sd3_components(seed))
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def token_grid(latents: torch.Tensor, width: int, height: int) -> torch.Tensor:
+    """Latents -> (batch, height / 16, width / 16, channels): one cell per 16x16-pixel token, for checks region
+    by region. Packed latents (batch, tokens, channels) as FLUX.1's, or unpacked (batch, channels, height / 8,
+    width / 8) as SD3's, whose transformer makes one token of each 2 x 2 patch."""
+    rows, columns = height // TOKEN_PX, width // TOKEN_PX
+    if latents.ndim == 4:
+        patches = latents.reshape(latents.shape[0], latents.shape[1], rows, 2, columns, 2)
+        return patches.permute(0, 2, 4, 1, 3, 5).reshape(latents.shape[0], rows, columns, -1)
+    return latents.reshape(latents.shape[0], rows, columns, -1)
 
 
 def tiny_chroma_components(seed: int = 0) -> dict:

@@ -11,7 +11,12 @@ from __future__ import annotations
 
 import importlib
 
-FAMILIES = {"FluxPipeline": "flux", "FluxControlPipeline": "flux", "ChromaPipeline": "chroma"}
+FAMILIES = {
+    "FluxPipeline": "flux",
+    "FluxControlPipeline": "flux",
+    "ChromaPipeline": "chroma",
+    "StableDiffusion3Pipeline": "sd3",
+}
 """A checkpoint's ``model_index.json`` ``_class_name`` (diffusers' stock pipeline) -> its family. The
 image-to-image, inpainting and ControlNet variants of a loaded pipeline: ``regional.conditioning``."""
 

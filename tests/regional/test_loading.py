@@ -6,12 +6,12 @@ import json
 import huggingface_hub
 import pytest
 import torch
-from diffusers import ChromaPipeline, FluxPipeline
+from diffusers import ChromaPipeline, FluxPipeline, StableDiffusion3Pipeline
 
 from regional import Layout, Region, RegionalChromaPipeline, loading
-from regional.defaults import CHROMA, DEV
+from regional.defaults import CHROMA, DEV, SD35
 from regional.pipeline import RegionalFluxPipeline
-from regional.testing import tiny_chroma_pipeline, tiny_flux_pipeline
+from regional.testing import tiny_chroma_pipeline, tiny_flux_pipeline, tiny_sd3_pipeline
 
 
 def test_auto_is_dev_on_gpu_when_cached_and_a_local_model_otherwise(monkeypatch, tmp_path):
@@ -40,11 +40,13 @@ def test_tiny_loads_offline_as_a_regional_pipeline():
 def test_aliases_name_the_real_checkpoints():
     assert loading.MODEL_ALIASES["dev"] == "black-forest-labs/FLUX.1-dev"
     assert loading.MODEL_ALIASES["schnell"] == "black-forest-labs/FLUX.1-schnell"
+    assert loading.MODEL_ALIASES["sd3.5"] == "stabilityai/stable-diffusion-3.5-large"
 
 
 STOCK_AND_TINY = {
     "FluxPipeline": (FluxPipeline, tiny_flux_pipeline, DEV),
     "ChromaPipeline": (ChromaPipeline, tiny_chroma_pipeline, CHROMA),
+    "StableDiffusion3Pipeline": (StableDiffusion3Pipeline, tiny_sd3_pipeline, SD35),
 }
 
 

@@ -2,19 +2,21 @@
 
 import pytest
 import torch
-from diffusers import ChromaPipeline, FluxPipeline
+from diffusers import ChromaPipeline, FluxPipeline, StableDiffusion3Pipeline
 
 from regional import Layout, Region, testing
-from regional.testing import tiny_chroma_pipeline, tiny_flux_pipeline
+from regional.testing import tiny_chroma_pipeline, tiny_flux_pipeline, tiny_sd3_pipeline
 
 W, H = 128, 64  # 8 x 4 tokens
 LEFT, RIGHT = (0.0, 0.0, 0.5, 1.0), (0.5, 0.0, 1.0, 1.0)
 
-TINY = {"flux": tiny_flux_pipeline, "chroma": tiny_chroma_pipeline}
-STOCK = {"flux": FluxPipeline, "chroma": ChromaPipeline}
-CONDITIONAL_ONLY = {"flux": {}, "chroma": {"guidance_scale": 1.0}}
-"""Isolation is a property of the prompted prediction: Chroma's CFG negative pass is the plain model, whose
-attention mixes all tokens (as any base_ratio > 0 does), so the isolation tests run it without CFG."""
+TINY = {"flux": tiny_flux_pipeline, "chroma": tiny_chroma_pipeline, "sd3": tiny_sd3_pipeline}
+STOCK = {"flux": FluxPipeline, "chroma": ChromaPipeline, "sd3": StableDiffusion3Pipeline}
+CONDITIONAL_ONLY = {"flux": {}, "chroma": {"guidance_scale": 1.0}, "sd3": {"guidance_scale": 1.0}}
+"""Isolation is a property of the prompted prediction: a CFG negative pass (Chroma, SD3) is the plain model,
+whose attention mixes all tokens (as any base_ratio > 0 does), so the isolation tests run without CFG."""
+TEXT_PREFIX = {"flux": 0, "chroma": 0, "sd3": 77}
+"""Tokens before the T5 tokens in a prompt's text sequence: SD3's CLIP part."""
 
 
 @pytest.fixture(scope="module", params=TINY)
@@ -58,9 +60,11 @@ def stock(pipe, prompt, seed=0, steps=4, width=W, height=H, **kwargs):
     ).images  # fmt: skip
 
 
-def test_output_is_packed_latents_like_flux(pipe):
+def test_output_is_the_stock_pipelines_latents(pipe):
+    """Packed (batch, tokens, channels) for FLUX.1 and Chroma, unpacked for SD3: as each stock pipeline."""
     out = latents(pipe, layout(("a red circle", LEFT)))
-    assert out.shape == (1, (W // 16) * (H // 16), pipe.transformer.config.in_channels)
+    assert out.shape == stock(pipe, "a red circle").shape == (1, *out.shape[1:])
+    assert token_grid(out).shape[1:3] == (H // 16, W // 16)
     assert torch.isfinite(out).all()
 
 
@@ -110,7 +114,7 @@ def test_whole_canvas_region_with_base_prompt_is_the_stock_pipeline(pipe):
     base path masks the base prompt's padding (in diffusers 0.42 only as an additive bias, see README); so
     the base prompt is given exactly those tokens (max_sequence_length = real + 1) and has no other padding."""
     lay = layout(("a red circle and a blue square", (0.0, 0.0, 1.0, 1.0)))
-    if pipe.family == "flux":
+    if pipe.family in ("flux", "sd3"):
         options, stock_options = {"region_token_margin": None}, {}
     else:
         tokens = len(pipe.text_tokenizer(lay.base_prompt).input_ids) + 1
@@ -187,8 +191,9 @@ def test_attention_paths_agree_on_overlapping_regions(pipe):
 
 def test_explicit_block_lists_and_invalid_arguments(pipe):
     lay = layout(("a red circle", LEFT))
+    singles = [0, 2] if pipe.regional_attention_blocks().get("single") else []
     a = latents(pipe, lay, double_inject_blocks=[1], single_inject_blocks=[])
-    b = latents(pipe, lay, double_inject_blocks=[0, 1], single_inject_blocks=[0, 2])
+    b = latents(pipe, lay, double_inject_blocks=[0, 1], single_inject_blocks=singles)
     assert (a - b).abs().max() > 1e-4
     with pytest.raises(ValueError, match="double_inject_blocks"):
         latents(pipe, lay, double_inject_blocks=[7])
@@ -209,10 +214,11 @@ def test_region_tokens_are_real_tokens_plus_margin(pipe):
         ["a red circle", "a blue square on the left"], 512, 8, "cpu"
     )
     real = [len(ids) for ids in pipe.text_tokenizer(["a red circle", "a blue square on the left"]).input_ids]
-    assert lengths == [real[0] + 8, real[1] + 8]
+    prefix = TEXT_PREFIX[pipe.family]
+    assert lengths == [prefix + real[0] + 8, prefix + real[1] + 8]
     assert embeds.shape[1] == sum(lengths)
     padded, padded_lengths = pipe.encode_regional_prompts(["a red circle"], 512, None, "cpu")
-    assert padded_lengths == [512]
+    assert padded_lengths == [prefix + 512]
     torch.testing.assert_close(padded[:, : lengths[0]], embeds[:, : lengths[0]])
 
 
@@ -272,4 +278,4 @@ def test_text_length_follows_a_shorter_tokenizer_limit(family):
         callback_on_step_end=on_step,
         callback_on_step_end_tensor_inputs=["prompt_embeds"],
     )
-    assert seen["text_tokens"] == 64
+    assert seen["text_tokens"] == TEXT_PREFIX[family] + 64

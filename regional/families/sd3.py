@@ -1,0 +1,180 @@
+"""Stable Diffusion 3.5 (Large, Large Turbo, Medium): ``RegionalStableDiffusion3Pipeline`` on diffusers'
+StableDiffusion3Pipeline.
+
+SD3's transformer (MMDiT) is all joint blocks: each runs one attention over image and text, with text and
+image weights apart, like FLUX.1's double-stream blocks; there are no single-stream blocks. The method maps so:
+
+- Every joint block is a "double" block of the schedule. Its processor orders the sequence ``[image | text]``;
+  the regional processor reorders it to the shared math's ``[text | image]`` and back (same values).
+- SD3.5 Medium's first blocks add a second, image-only attention (dual attention). In an injected block it
+  gets eq. 7 too, with M's image-to-image block as its regional path (``regional_image_attention``), so that
+  a region's tokens still see no other region.
+- The text is ``[CLIP-L + CLIP-G (77 tokens, padded to T5's width) | T5]``, and the pooled CLIP embeddings
+  condition the blocks. A regional prompt is encoded the same way and keeps its 77 CLIP tokens and its T5 real
+  tokens plus a margin; the pooled embedding comes from the base prompt, as with FLUX.1.
+- Real classifier-free guidance: the negative pass runs without regional control; plain steps run the
+  negative and positive prompts as one batch, as the stock pipeline does.
+- Latents are not packed: the transformer patchifies 2 x 2 latent pixels (16 px) per token, in the same
+  row-major order as FLUX.1's packing, so the layout's token grid is the same.
+"""
+
+from __future__ import annotations
+
+import torch
+from diffusers import StableDiffusion3Pipeline
+from diffusers.models.attention_processor import JointAttnProcessor2_0
+from diffusers.pipelines.flux.pipeline_flux import calculate_shift, retrieve_timesteps
+from diffusers.pipelines.stable_diffusion_3.pipeline_output import StableDiffusion3PipelineOutput
+
+from regional.attention import (
+    RegionalAttentionState,
+    RegionalAttnProcessor,
+    regional_image_attention,
+    regional_joint_attention,
+)
+from regional.pipeline import Denoising, PromptEmbeds, RegionalPipelineMixin
+
+CLIP_TOKENS = 77
+"""The CLIP part of every SD3 prompt's text sequence, before its T5 tokens."""
+
+
+class RegionalJointAttnProcessor(RegionalAttnProcessor, JointAttnProcessor2_0):
+    """SD3's joint attention with regional prompting when a ``regional_state`` is passed, else stock."""
+
+    def __call__(
+        self,
+        attn,
+        hidden_states: torch.Tensor,
+        encoder_hidden_states: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        regional_state: RegionalAttentionState | None = None,
+    ):
+        if regional_state is None:
+            return super().__call__(attn, hidden_states, encoder_hidden_states, attention_mask)
+
+        def heads(x: torch.Tensor) -> torch.Tensor:
+            return x.unflatten(-1, (attn.heads, -1))
+
+        def normed(norm, x: torch.Tensor) -> torch.Tensor:
+            return x if norm is None else norm(x)
+
+        query = normed(attn.norm_q, heads(attn.to_q(hidden_states)))
+        key = normed(attn.norm_k, heads(attn.to_k(hidden_states)))
+        value = heads(attn.to_v(hidden_states))
+        if encoder_hidden_states is None:  # the image-only attention of a dual-attention block
+            out = regional_image_attention(query, key, value, regional_state, self.injects(regional_state))
+            return attn.to_out[1](attn.to_out[0](out.flatten(2, 3).to(query.dtype)))
+        text_query = normed(attn.norm_added_q, heads(attn.add_q_proj(encoder_hidden_states)))
+        text_key = normed(attn.norm_added_k, heads(attn.add_k_proj(encoder_hidden_states)))
+        text_value = heads(attn.add_v_proj(encoder_hidden_states))
+        out = regional_joint_attention(
+            torch.cat([text_query, query], dim=1),
+            torch.cat([text_key, key], dim=1),
+            torch.cat([text_value, value], dim=1),
+            regional_state,
+            self.injects(regional_state),
+        )
+        out = out.flatten(2, 3).to(query.dtype)
+        text_len = encoder_hidden_states.shape[1]
+        text_out, image_out = out[:, :text_len], out[:, text_len:]
+        if not attn.context_pre_only:
+            text_out = attn.to_add_out(text_out)
+        return attn.to_out[1](attn.to_out[0](image_out)), text_out
+
+
+class SD3Hooks(RegionalPipelineMixin):
+    """SD3.5's family hooks."""
+
+    family = "sd3"
+    regional_processor = RegionalJointAttnProcessor
+    pipeline_output = StableDiffusion3PipelineOutput
+    batched_guidance = True
+
+    @property
+    def text_tokenizer(self):
+        return self.tokenizer_3
+
+    def encode_text(
+        self, prompt: str, batch: int, max_sequence_length: int, lora_scale: float | None
+    ) -> PromptEmbeds:
+        embeds, _, pooled, _ = self.encode_prompt(
+            prompt=prompt,
+            prompt_2=None,
+            prompt_3=None,
+            device=self._execution_device,
+            num_images_per_prompt=batch,
+            do_classifier_free_guidance=False,
+            max_sequence_length=max_sequence_length,
+            lora_scale=lora_scale,
+        )
+        return PromptEmbeds(embeds=embeds, pooled=pooled)
+
+    def regional_text_embeds(self, prompts: list[str], max_sequence_length: int, device) -> torch.Tensor:
+        embeds, _, _, _ = self.encode_prompt(
+            prompt=prompts,
+            prompt_2=None,
+            prompt_3=None,
+            device=device,
+            do_classifier_free_guidance=False,
+            max_sequence_length=max_sequence_length,
+        )
+        return embeds
+
+    def regional_token_lengths(
+        self, prompts: list[str], max_sequence_length: int, token_margin: int | None
+    ) -> list[int]:
+        t5 = super().regional_token_lengths(prompts, max_sequence_length, token_margin)
+        return [CLIP_TOKENS + length for length in t5]
+
+    def transformer_inputs(self, prompt: PromptEmbeds, image_tokens: int, guidance_scale: float) -> dict:
+        return {"encoder_hidden_states": prompt.embeds, "pooled_projections": prompt.pooled}
+
+    def timestep_inputs(self, t: torch.Tensor, hidden_states: torch.Tensor, image_ids) -> dict:
+        return {"timestep": t.expand(hidden_states.shape[0])}
+
+    def classifier_free_guidance_scale(
+        self, guidance_scale: float, true_cfg_scale: float, negative_prompt: str | None
+    ) -> float:
+        if true_cfg_scale != 1.0:
+            raise ValueError(
+                f"true_cfg_scale is for FLUX.1, got {true_cfg_scale}: SD3's guidance_scale is already its "
+                "classifier-free guidance scale"
+            )
+        return guidance_scale
+
+    def attention_blocks_of(self, model) -> dict[str, list]:
+        blocks = model.transformer_blocks
+        return {
+            "double": [block.attn for block in blocks],
+            "image": [getattr(block, "attn2", None) for block in blocks],  # aligned with "double"
+        }
+
+    def prepare_denoising(self, steps, batch, height, width, dtype, device, generator, latents, sigmas):
+        """Unpacked latents and SD3's schedule (the scheduler's own sigmas; its resolution shift only when the
+        scheduler is configured for dynamic shifting), as StableDiffusion3Pipeline prepares them."""
+        latents = self.prepare_latents(
+            batch, self.transformer.config.in_channels, height, width, dtype, device, generator, latents
+        )
+        shift = {}
+        if self.scheduler.config.get("use_dynamic_shifting", None):
+            patch = self.transformer.config.patch_size
+            shift["mu"] = calculate_shift(
+                (latents.shape[2] // patch) * (latents.shape[3] // patch),
+                self.scheduler.config.get("base_image_seq_len", 256),
+                self.scheduler.config.get("max_image_seq_len", 4096),
+                self.scheduler.config.get("base_shift", 0.5),
+                self.scheduler.config.get("max_shift", 1.16),
+            )
+        timesteps, _ = retrieve_timesteps(self.scheduler, steps, device, sigmas=sigmas, **shift)
+        return Denoising(latents, None, timesteps)
+
+    def decode_latents(self, latents: torch.Tensor, height: int, width: int, output_type: str):
+        if output_type == "latent":
+            return latents
+        latents = (latents / self.vae.config.scaling_factor) + self.vae.config.shift_factor
+        image = self.vae.decode(latents, return_dict=False)[0]
+        return self.image_processor.postprocess(image, output_type=output_type)
+
+
+class RegionalStableDiffusion3Pipeline(SD3Hooks, StableDiffusion3Pipeline):
+    """StableDiffusion3Pipeline with a ``layout`` argument. Load it exactly like StableDiffusion3Pipeline."""

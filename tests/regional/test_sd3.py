@@ -1,0 +1,118 @@
+"""What is SD3.5's own: real classifier-free guidance run as the stock pipeline runs it (one batch in plain
+steps), regional prompts that keep their 77 CLIP tokens, the dual-attention blocks, LoRAs through SD3's
+loader, and the CLI. The shared invariants run on SD3 in test_pipeline.py."""
+
+import json
+
+import pytest
+import torch
+from diffusers import StableDiffusion3Pipeline
+from PIL import Image
+
+from regional import Layout, Region
+from regional.adapters import LoraChoice, LoraSet
+from regional.cli import main
+from regional.testing import tiny_sd3_components, tiny_sd3_pipeline
+
+LAYOUT = Layout(
+    width=128,
+    height=64,
+    base_prompt="a red circle and a blue square",
+    negative_prompt="birds",
+    regions=[
+        Region(prompt="a red circle", box=(0.0, 0.0, 0.5, 1.0)),
+        Region(prompt="a blue square", box=(0.5, 0.0, 1.0, 1.0)),
+    ],
+)
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    return tiny_sd3_pipeline(seed=0)
+
+
+def latents(pipe, **kwargs):
+    generator = torch.Generator().manual_seed(0)
+    return pipe(
+        layout=LAYOUT, num_inference_steps=3, generator=generator, output_type="latent", **kwargs
+    ).images
+
+
+@pytest.mark.parametrize("guidance_scale", [3.5, 1.0])
+def test_guidance_is_sd3s_classifier_free_guidance_with_the_negative_prompt(pipe, guidance_scale):
+    stock = StableDiffusion3Pipeline(**pipe.components)
+    stock.set_progress_bar_config(disable=True)
+    reference = stock(
+        prompt=LAYOUT.base_prompt, negative_prompt=LAYOUT.negative_prompt, height=64, width=128,
+        num_inference_steps=3, guidance_scale=guidance_scale, generator=torch.Generator().manual_seed(0),
+        output_type="latent",
+    ).images  # fmt: skip
+    torch.testing.assert_close(
+        latents(pipe, inject_steps=0, guidance_scale=guidance_scale), reference, atol=0, rtol=0
+    )
+    assert (latents(pipe, guidance_scale=guidance_scale) - reference).abs().max() > 1e-3
+
+
+def test_injected_steps_run_the_negative_pass_apart_and_plain_steps_batch_it(pipe):
+    calls = []
+
+    def record(module, args, kwargs):
+        state = (kwargs.get("joint_attention_kwargs") or {}).get("regional_state")
+        calls.append(
+            (state is not None, kwargs["hidden_states"].shape[0], kwargs["encoder_hidden_states"].shape[1])
+        )
+
+    hook = pipe.transformer.register_forward_pre_hook(record, with_kwargs=True)
+    try:
+        latents(pipe, inject_steps=1, max_sequence_length=32, guidance_scale=3.5)
+    finally:
+        hook.remove()
+    regional, negative, plain = calls[0], calls[1], calls[2]
+    assert regional[:2] == (True, 1) and regional[2] > 77 + 32  # [base prompt | regional prompts]
+    assert negative == (False, 1, 77 + 32)
+    assert plain == (False, 2, 77 + 32) and len(calls) == 4  # later steps: [negative | positive] at once
+
+
+def test_dual_attention_blocks_take_the_regional_image_mask(pipe):
+    """Block 1 has SD3.5 Medium's second, image-only attention; it is injected with its joint block (without
+    it, isolation fails: test_pipeline.py's isolation tests run on this model)."""
+    from regional.attention import RegionalAttnProcessor
+
+    latents(pipe)  # installs the processors
+    processors = [p for name, p in pipe.transformer.attn_processors.items() if "attn2" in name]
+    assert [(p.block_type, p.block_index) for p in processors] == [("image", 1)]
+    assert all(isinstance(p, RegionalAttnProcessor) for p in processors)
+
+
+def test_true_cfg_scale_is_refused(pipe):
+    with pytest.raises(ValueError, match="guidance_scale"):
+        latents(pipe, true_cfg_scale=2.0)
+
+
+def test_a_lora_through_sd3s_loader_and_back_to_the_base_model(tmp_path):
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    carrier = tiny_sd3_components(seed=9)["transformer"]
+    torch.manual_seed(1)
+    carrier.add_adapter(
+        LoraConfig(r=4, lora_alpha=4, target_modules=["to_q", "to_k", "to_v"], init_lora_weights=False)
+    )
+    StableDiffusion3Pipeline.save_lora_weights(
+        tmp_path, transformer_lora_layers=get_peft_model_state_dict(carrier)
+    )
+    fresh = latents(tiny_sd3_pipeline(seed=0))
+    pipe = tiny_sd3_pipeline(seed=0)
+    loras = LoraSet(pipe)
+    loras.activate([LoraChoice("style", str(tmp_path))])
+    assert (latents(pipe) - fresh).abs().max() > 1e-3
+    loras.activate([])
+    torch.testing.assert_close(latents(pipe), fresh, atol=0, rtol=0)
+
+
+def test_the_cli_generates_with_sd3(tmp_path):
+    (tmp_path / "layout.json").write_text(json.dumps(LAYOUT.model_dump(mode="json", exclude_none=True)))
+    out = tmp_path / "o.png"
+    args = ["generate", "--layout", str(tmp_path / "layout.json"), "--model", "tiny-sd3", "--steps", "2"]
+    assert main([*args, "-o", str(out)]) == 0
+    assert Image.open(out).size == (128, 64)
