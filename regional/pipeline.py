@@ -54,6 +54,30 @@ def select_blocks(count: int, interval: int, explicit: Sequence[int] | None, nam
     return frozenset(range(0, count, interval))
 
 
+def regional_attention_state(
+    membership: np.ndarray,
+    lengths: list[int],
+    base_text_len: int,
+    region_attention: str,
+    base_ratio: float,
+    double_blocks: frozenset[int],
+    single_blocks: frozenset[int],
+    device,
+) -> RegionalAttentionState:
+    """The processors' state for regions of ``membership`` (regions x image tokens, ``layout_regions``) whose
+    prompts carry ``lengths`` tokens after ``base_text_len`` base tokens."""
+    return RegionalAttentionState(
+        base_text_len=base_text_len,
+        region_text_len=sum(lengths),
+        region_attention=build_region_attention(
+            torch.from_numpy(membership), lengths, device, region_attention
+        ),
+        base_ratio=base_ratio,
+        double_blocks=double_blocks,
+        single_blocks=single_blocks,
+    )
+
+
 @dataclass(frozen=True)
 class PromptEmbeds:
     """A prompt encoded as the family's stock pipeline encodes it, repeated for every image of the batch."""
@@ -231,17 +255,61 @@ class RegionalPipelineMixin:
         region_embeds, lengths = self.encode_regional_prompts(
             prompts, max_sequence_length, token_margin, device
         )
-        state = RegionalAttentionState(
-            base_text_len=base.embeds.shape[1],
-            region_text_len=region_embeds.shape[1],
-            region_attention=build_region_attention(
-                torch.from_numpy(membership), lengths, device, region_attention
-            ),
-            base_ratio=base_ratio,
-            double_blocks=double_blocks,
-            single_blocks=single_blocks,
-        )
+        state = regional_attention_state(
+            membership, lengths, base.embeds.shape[1], region_attention, base_ratio, double_blocks, single_blocks,
+            device,
+        )  # fmt: skip
         return base.followed_by(region_embeds), state
+
+    def block_schedule(
+        self,
+        double_interval: int | None = None,
+        single_interval: int | None = None,
+        double_blocks: Sequence[int] | None = None,
+        single_blocks: Sequence[int] | None = None,
+    ) -> tuple[frozenset[int], frozenset[int]]:
+        """The injected double and single blocks: explicit lists, or every k-th block (unset: the defaults)."""
+        defaults = self.sampling_defaults
+        attention_blocks = self.regional_attention_blocks()
+        double = select_blocks(
+            len(attention_blocks["double"]),
+            defaults.double_inject_interval if double_interval is None else double_interval,
+            double_blocks,
+            "double",
+        )
+        single = select_blocks(
+            len(attention_blocks.get("single", ())),
+            defaults.single_inject_interval if single_interval is None else single_interval,
+            single_blocks,
+            "single",
+        )
+        return double, single
+
+    def install_regional_processors(self) -> None:
+        """The family's processor on every attention module, unless there already. Installed on first use
+        (diffusers derives components from ``__init__``'s signature, so no override), and again if the caller
+        replaced them; with no regional state they behave as the stock processor."""
+        if not has_regional_processors(self.transformer):
+            install_regional_processors(self.regional_attention_blocks(), self.regional_processor)
+
+    def predict_noise(
+        self,
+        hidden_states,
+        t,
+        image_ids,
+        inputs: dict,
+        attention_kwargs: dict,
+        conditioning: dict | None = None,
+    ) -> torch.Tensor:
+        """One transformer pass of the loop at timestep ``t``: the prompt's ``inputs``
+        (``transformer_inputs``), the step's ``conditioning`` (ControlNet residuals), ``attention_kwargs``
+        (with ``regional_state`` in injected steps)."""
+        return self.transformer(
+            **{"hidden_states": hidden_states, **inputs, **(conditioning or {})},
+            **self.timestep_inputs(t, hidden_states, image_ids),
+            joint_attention_kwargs=attention_kwargs,
+            return_dict=False,
+        )[0]
 
     def prepare_timesteps(self, steps: int, image_seq_len: int, device, sigmas=None) -> torch.Tensor:
         """The scheduler's timesteps for ``steps`` steps, with FLUX's resolution-dependent shift."""
@@ -384,23 +452,10 @@ class RegionalPipelineMixin:
             region_token_margin,
             callback_on_step_end_tensor_inputs,
         )
-        attention_blocks = self.regional_attention_blocks()
-        double_blocks = select_blocks(
-            len(attention_blocks["double"]),
-            defaults.double_inject_interval if double_inject_interval is None else double_inject_interval,
-            double_inject_blocks,
-            "double",
+        double_blocks, single_blocks = self.block_schedule(
+            double_inject_interval, single_inject_interval, double_inject_blocks, single_inject_blocks
         )
-        single_blocks = select_blocks(
-            len(attention_blocks.get("single", ())),
-            defaults.single_inject_interval if single_inject_interval is None else single_inject_interval,
-            single_inject_blocks,
-            "single",
-        )
-        # Installed on first use (diffusers derives components from __init__'s signature, so no override),
-        # and again if the caller replaced them; with no regional state they behave as the stock processor.
-        if not has_regional_processors(self.transformer):
-            install_regional_processors(attention_blocks, self.regional_processor)
+        self.install_regional_processors()
         self._guidance_scale = guidance_scale
         self._joint_attention_kwargs = dict(joint_attention_kwargs or {})
         self._current_timestep = None
@@ -454,12 +509,9 @@ class RegionalPipelineMixin:
         def predict(
             hidden_states, t, inputs: dict, attention_kwargs: dict, conditioning: dict
         ) -> torch.Tensor:
-            return self.transformer(
-                **{"hidden_states": hidden_states, **inputs, **conditioning},
-                **self.timestep_inputs(t, hidden_states, latent_image_ids),
-                joint_attention_kwargs=attention_kwargs,
-                return_dict=False,
-            )[0]
+            return self.predict_noise(
+                hidden_states, t, latent_image_ids, inputs, attention_kwargs, conditioning
+            )
 
         self.scheduler.set_begin_index(denoising.begin_index)
         with self.progress_bar(total=steps) as progress_bar:

@@ -117,82 +117,138 @@ def bench_layout(regions: int, width: int, height: int, seed: int = 0):
 # --- FLOPs at the real size -------------------------------------------------------------------------------
 
 
-def _forward_flops(transformer, image_tokens: int, text_tokens: int, state=None) -> int:
+SD35_LARGE_TRANSFORMER = {
+    "sample_size": 128,
+    "patch_size": 2,
+    "in_channels": 16,
+    "num_layers": 38,
+    "attention_head_dim": 64,
+    "num_attention_heads": 38,
+    "joint_attention_dim": 4096,
+    "caption_projection_dim": 2432,
+    "pooled_projection_dim": 2048,
+    "out_channels": 16,
+    "pos_embed_max_size": 192,
+    "qk_norm": "rms_norm",
+}
+"""SD3.5 Large's transformer (38 joint blocks of 38 heads x 64, QK RMS norm, no dual attention)."""
+
+FAMILY_SIZES = {
+    "flux": ("FluxPipeline", "FluxTransformer2DModel", FLUX_DEV_TRANSFORMER, "FLUX.1-dev"),
+    "chroma": ("ChromaPipeline", "ChromaTransformer2DModel", {}, "Chroma1-HD"),
+    "sd3": ("StableDiffusion3Pipeline", "SD3Transformer2DModel", SD35_LARGE_TRANSFORMER, "SD3.5 Large"),
+}
+"""Per family: its stock pipeline, transformer class and real configuration (diffusers' defaults are
+Chroma1-HD's), and the checkpoint that is."""
+
+
+@functools.cache
+def meta_family_pipeline(family: str):
+    """The family's regional pipeline around its real-size transformer on the meta device (no weights), with
+    the tiny T5-like tokenizer (one token per bench word) and no text encoders or VAE: enough for the
+    pipeline's own stages to prepare latents, schedule, prompt inputs and regional state, shapes only."""
+    import inspect
+
+    import diffusers
+    import torch
+
+    from regional.families import regional_pipeline_class
+    from regional.testing import tiny_t5_tokenizer
+
+    stock, transformer_class, config, _ = FAMILY_SIZES[family]
+    with torch.device("meta"):
+        transformer = getattr(diffusers, transformer_class)(**config)
+    pipeline_class = regional_pipeline_class(stock)
+    components = dict.fromkeys(inspect.signature(pipeline_class.__init__).parameters.keys() - {"self"})
+    components.update(
+        {name: tiny_t5_tokenizer() for name in components if name.startswith("tokenizer")},
+        transformer=transformer,
+        scheduler=diffusers.FlowMatchEulerDiscreteScheduler(shift=3.0, use_dynamic_shifting=family != "sd3"),
+    )
+    pipe = pipeline_class(**components)
+    pipe.install_regional_processors()
+    return pipe
+
+
+def family_forward_flops(
+    pipe, width: int, height: int, text_tokens: int, layout=None, lengths=None, kind: str = "grouped"
+) -> int:
+    """FLOPs of one transformer pass of the pipeline's loop (``predict_noise``) at ``width`` x ``height``: the
+    plain pass on ``text_tokens`` base tokens, or, given ``layout``, an injected pass with its regional prompts
+    of ``lengths`` tokens and the ``kind`` of regional attention (the family's default block schedule)."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    config = transformer.config
+    from regional.masks import layout_regions
+    from regional.pipeline import PromptEmbeds, regional_attention_state
+
+    config = pipe.transformer.config
+    denoising = pipe.prepare_denoising(1, 1, height, width, torch.float32, "meta", None, None, None)
+    pooled = getattr(config, "pooled_projection_dim", None)
     with torch.device("meta"):
-        inputs = {
-            "hidden_states": torch.empty(1, image_tokens, config.in_channels),
-            "encoder_hidden_states": torch.empty(1, text_tokens, config.joint_attention_dim),
-            "pooled_projections": torch.empty(1, config.pooled_projection_dim),
-            "timestep": torch.empty(1),
-            "guidance": torch.empty(1),
-            "img_ids": torch.empty(image_tokens, 3),
-            "txt_ids": torch.empty(text_tokens, 3),
-        }
-    kwargs = {"regional_state": state} if state is not None else None
+        prompt = PromptEmbeds(
+            embeds=torch.empty(1, text_tokens, config.joint_attention_dim),
+            pooled=None if pooled is None else torch.empty(1, pooled),
+        )
+    attention_kwargs = {}
+    if layout is not None:
+        _, membership = layout_regions(layout)
+        state = regional_attention_state(
+            membership,
+            lengths,
+            text_tokens,
+            kind,
+            pipe.sampling_defaults.base_ratio,
+            *pipe.block_schedule(),
+            "meta",
+        )
+        with torch.device("meta"):
+            prompt = prompt.followed_by(torch.empty(1, sum(lengths), config.joint_attention_dim))
+        attention_kwargs = {"regional_state": state}
+    image_tokens = (width // 16) * (height // 16)
+    inputs = pipe.transformer_inputs(prompt, image_tokens, pipe.sampling_defaults.guidance_scale)
     with FlopCounterMode(display=False) as counter, torch.no_grad():
-        transformer(**inputs, joint_attention_kwargs=kwargs, return_dict=False)
+        pipe.predict_noise(
+            denoising.latents, denoising.timesteps[0], denoising.image_ids, inputs, attention_kwargs
+        )
     return counter.get_total_flops()
 
 
-def _regional_state(layout, lengths: list[int], kind: str, base_text: int, double_blocks, single_blocks):
-    import torch
-
-    from regional.attention import RegionalAttentionState, build_region_attention
+def family_flops(family: str, regions: int, width: int = 1024, height: int = 1024) -> dict[str, float]:
+    """Per denoising step at the family's real size and defaults: plain FLOPs, and the ratio of an injected
+    step with ``regions`` regions (grouped attention, the family's token margin; and the authors' formulation,
+    padded prompts and a dense mask) to a plain one."""
+    from regional.defaults import REGION_TOKEN_MARGINS
     from regional.masks import layout_regions
 
-    _, membership = layout_regions(layout)
-    return RegionalAttentionState(
-        base_text_len=base_text,
-        region_text_len=sum(lengths),
-        region_attention=build_region_attention(torch.from_numpy(membership), lengths, "meta", kind),
-        base_ratio=0.2,
-        double_blocks=frozenset(double_blocks),
-        single_blocks=frozenset(single_blocks),
-    )
-
-
-@functools.cache
-def _meta_flux_dev():
-    """FLUX.1-dev's transformer on the meta device (no weights), with the regional processors."""
-    import torch
-    from diffusers import FluxTransformer2DModel
-
-    from regional.attention import install_regional_processors
-    from regional.families.flux import RegionalFluxAttnProcessor, flux_attention_blocks
-
-    with torch.device("meta"):
-        transformer = FluxTransformer2DModel(**FLUX_DEV_TRANSFORMER)
-    install_regional_processors(flux_attention_blocks(transformer), RegionalFluxAttnProcessor)
-    return transformer
-
-
-@functools.cache
-def _plain_flops(image_tokens: int) -> int:
-    return _forward_flops(_meta_flux_dev(), image_tokens, TEXT_TOKENS)
+    pipe = meta_family_pipeline(family)
+    defaults = pipe.sampling_defaults
+    layout = bench_layout(regions, width, height)
+    prompts, _ = layout_regions(layout)
+    text_tokens = pipe.regional_token_lengths(["base"], defaults.max_sequence_length, None)[0]
+    plain = family_forward_flops(pipe, width, height, text_tokens)
+    result = {"plain_tflops": plain / 1e12}
+    for method, margin, kind in (
+        ("regional", REGION_TOKEN_MARGINS[family], "grouped"),
+        ("authors", None, "dense"),
+    ):
+        lengths = pipe.regional_token_lengths(prompts, defaults.max_sequence_length, margin)
+        result[method] = family_forward_flops(pipe, width, height, text_tokens, layout, lengths, kind) / plain
+    return result
 
 
 def generation_flops(
     regions: int, region_lengths: dict[str, list[int]], sweep: Sweep = FULL
 ) -> dict[str, float]:
     """FLOPs of the whole denoising loop for every method at FLUX.1-dev size, from per-forward counts."""
-    from regional.defaults import DEV
-
-    transformer = _meta_flux_dev()
+    pipe = meta_family_pipeline("flux")
     layout = bench_layout(regions, sweep.width, sweep.height)
-    image_tokens = (sweep.width // 16) * (sweep.height // 16)
-    double_blocks = range(0, FLUX_DEV_TRANSFORMER["num_layers"], DEV.double_inject_interval)
-    single_blocks = range(0, FLUX_DEV_TRANSFORMER["num_single_layers"], DEV.single_inject_interval)
-    plain = _plain_flops(image_tokens)
+    plain = family_forward_flops(pipe, sweep.width, sweep.height, TEXT_TOKENS)
     rest = sweep.steps - sweep.inject_steps
     result = {"plain": sweep.steps * plain}
     for method, kind in (("regional", "grouped"), ("authors", "dense")):
         lengths = region_lengths[method]
-        state = _regional_state(layout, lengths, kind, TEXT_TOKENS, double_blocks, single_blocks)
-        injected = _forward_flops(transformer, image_tokens, TEXT_TOKENS + sum(lengths), state)
+        injected = family_forward_flops(pipe, sweep.width, sweep.height, TEXT_TOKENS, layout, lengths, kind)
         result[method] = sweep.inject_steps * injected + rest * plain
     passes = len(region_lengths["regional"]) + 1  # one per region (background included) plus the base pass
     result["rpg"] = sweep.inject_steps * passes * plain + rest * plain
@@ -438,6 +494,33 @@ def plot(records: list[Record], path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def print_family_flops(region_counts: list[int], as_json: bool) -> int:
+    """``--families``: per family and region count, the plain step's TFLOPs and the injected step's ratios."""
+    rows = [
+        {
+            "family": family,
+            "checkpoint": FAMILY_SIZES[family][3],
+            "regions": regions,
+            **family_flops(family, regions),
+        }
+        for family in FAMILY_SIZES
+        for regions in region_counts
+    ]
+    if as_json:
+        print(json.dumps(rows))
+        return 0
+    print("# FLOPs of one injected step over a plain step, real sizes, 1024x1024, each family's defaults")
+    print(
+        f"{'family':<8} {'checkpoint':<12} {'regions':>7} {'plain TFLOPs':>12} {'regional':>9} {'authors':>8}"
+    )
+    for row in rows:
+        print(
+            f"{row['family']:<8} {row['checkpoint']:<12} {row['regions']:>7} {row['plain_tflops']:>12.1f}"
+            f" {row['regional']:>8.3f}x {row['authors']:>7.3f}x"
+        )
+    return 0
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON list instead of a table")
     parser.add_argument(
@@ -449,6 +532,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "bfloat16 weights, CUDA, about 24 GB)")  # fmt: skip
     parser.add_argument("--regions", type=int, nargs="+", help="region counts (default: the sweep's)")
     parser.add_argument("--plot", type=Path, default=Path("bench-cost.png"), help="PNG chart path")
+    parser.add_argument(
+        "--families",
+        action="store_true",
+        help="instead: FLOPs per injected step over a plain one for every family at its real size (meta "
+        "device, no weights, 1024x1024), for 1, 4 and 16 regions or --regions",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -457,6 +546,8 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
+    if args.families:
+        return print_family_flops(args.regions or [1, 4, 16], args.json)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     sweep = QUICK if args.quick else FULL
     if args.regions:

@@ -71,3 +71,22 @@ def test_flux_dev_wall_model_needs_cuda_and_unknown_models_are_named():
         wall_time_components("flux-dev", "cpu")
     with pytest.raises(ValueError, match="'schnell'"):
         wall_time_components("schnell", "cpu")
+
+
+@pytest.mark.parametrize("family", ["flux", "chroma", "sd3"])
+def test_every_family_counts_flops_at_its_real_size_through_its_pipeline(family):
+    """The pipeline's own stages on a meta-device transformer of the real size (no weights): the regional
+    step costs more than a plain one, less than the authors' formulation (padded prompts, dense mask)."""
+    from regional.bench.cost import family_flops
+
+    flops = family_flops(family, regions=2, width=256, height=256)
+    assert flops["plain_tflops"] > 1.0  # billions of parameters: trillions of FLOPs even at 256 px
+    assert 1.0 < flops["regional"] < flops["authors"]
+
+
+def test_flux_family_flops_are_the_flux_dev_counts():
+    from regional.bench.cost import FAMILY_SIZES, family_forward_flops, meta_family_pipeline
+
+    pipe = meta_family_pipeline("flux")
+    assert dict(pipe.transformer.config) | FAMILY_SIZES["flux"][2] == dict(pipe.transformer.config)
+    assert family_forward_flops(pipe, 1024, 1024, 512) == pytest.approx(74.38e12, rel=0.01)
