@@ -1,35 +1,18 @@
-"""Training-free regional prompting for joint-attention diffusion transformers (FLUX.1, Chroma) on stock
-diffusers.
+"""Training-free regional prompting for joint-attention diffusion transformers (FLUX.1, Chroma, SD3.5) on
+stock diffusers.
 
-``Layout`` and ``Region`` need no torch; the pipelines are imported on first use so that processes that
-only validate layouts (the API) never load torch or diffusers.
+``Layout`` and ``Region`` need no torch; the pipelines (every family's exports, ``regional.families``) are
+imported on first use, so that processes that only validate layouts (the API) never load torch or diffusers.
 """
 
+from regional import families  # the package (its registry function is families.families)
 from regional.layout import Layout, Region
 
-__all__ = [
-    "Layout",
-    "Region",
-    "RegionalChromaImg2ImgPipeline",
-    "RegionalChromaPipeline",
-    "RegionalFluxControlImg2ImgPipeline",
-    "RegionalFluxControlNetImg2ImgPipeline",
-    "RegionalFluxControlNetInpaintPipeline",
-    "RegionalFluxControlNetPipeline",
-    "RegionalFluxControlPipeline",
-    "RegionalFluxImg2ImgPipeline",
-    "RegionalFluxInpaintPipeline",
-    "RegionalFluxPipeline",
-]
+__all__ = ["Layout", "Region", *sorted(name for f in families.families().values() for name in f.exports)]
 
 
 def __getattr__(name: str):
-    if name in ("RegionalFluxPipeline", "RegionalChromaPipeline"):
-        from regional.families import regional_pipeline_class
-
-        return regional_pipeline_class(name)
-    if name in __all__ and name.startswith(("RegionalFlux", "RegionalChroma")):
-        from regional.families import chroma, flux
-
-        return getattr(flux if name.startswith("RegionalFlux") else chroma, name)
-    raise AttributeError(f"module 'regional' has no attribute {name!r}")
+    found = families.exported_class(name)
+    if found is None:
+        raise AttributeError(f"module 'regional' has no attribute {name!r}")
+    return found

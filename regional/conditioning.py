@@ -2,31 +2,17 @@
 serves it: the CLI and the worker describe a request as ``Conditioning`` and call the same two methods.
 
 The variant is built from the loaded pipeline with diffusers' ``from_pipe`` (shared modules, nothing loaded
-again); the combinations that exist are ``VARIANTS``, a table of class names per loaded pipeline.
+again); the combinations that exist are each family's ``Family.variants``, class names per loaded pipeline.
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from regional.families import family_named
+
 Task = Literal["text", "img2img", "inpaint"]
-
-VARIANTS: dict[tuple[str, Task, bool], str] = {
-    ("RegionalFluxPipeline", "img2img", False): "RegionalFluxImg2ImgPipeline",
-    ("RegionalFluxPipeline", "inpaint", False): "RegionalFluxInpaintPipeline",
-    ("RegionalFluxPipeline", "text", True): "RegionalFluxControlNetPipeline",
-    ("RegionalFluxPipeline", "img2img", True): "RegionalFluxControlNetImg2ImgPipeline",
-    ("RegionalFluxPipeline", "inpaint", True): "RegionalFluxControlNetInpaintPipeline",
-    ("RegionalFluxControlPipeline", "img2img", False): "RegionalFluxControlImg2ImgPipeline",
-    ("RegionalChromaPipeline", "img2img", False): "RegionalChromaImg2ImgPipeline",
-}
-"""(loaded pipeline class, task, with ControlNets) -> the variant's class, in the loaded pipeline's module.
-Text-to-image without ControlNets is the loaded pipeline itself."""
-
-CONTROL_MODEL_PIPELINES = frozenset({"RegionalFluxControlPipeline"})
-"""Loaded pipelines whose transformer is a Control model: their control image needs no ControlNet."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +59,8 @@ class Conditioning:
         """The pipeline serving this request, built from ``pipe`` (the loaded regional pipeline)."""
         self.check()
         loaded = type(pipe).__name__
-        control_model = loaded in CONTROL_MODEL_PIPELINES
+        family = family_named(pipe.family)
+        control_model = loaded in family.control_models
         controlnets = [control.controlnet for control in self.controls]
         if control_model:
             if len(self.controls) != 1 or controlnets[0] is not None:
@@ -86,15 +73,17 @@ class Conditioning:
         if self.task == "text" and not controlnets:
             return pipe
         key = (loaded, self.task, bool(controlnets))
-        if key not in VARIANTS:
+        if key not in family.variants:
             available = sorted(
-                f"{task}{' + ControlNet' if net else ''}" for name, task, net in VARIANTS if name == loaded
+                f"{task}{' + ControlNet' if net else ''}"
+                for name, task, net in family.variants
+                if name == loaded
             )
             raise ValueError(
                 f"{self.task}{' with ControlNets' if controlnets else ''} is not available for {loaded}; "
                 f"available: {', '.join(available) or 'text-to-image only'}"
             )
-        variant = getattr(importlib.import_module(type(pipe).__module__), VARIANTS[key])
+        variant = getattr(family.pipeline_module(), family.variants[key])
         extra = {"controlnet": controlnets if len(controlnets) > 1 else controlnets[0]} if controlnets else {}
         built = variant.from_pipe(pipe, **extra)
         built.set_progress_bar_config(**getattr(pipe, "_progress_bar_config", {}))

@@ -61,8 +61,7 @@ class RegionalImg2ImgMixin:
         """The image preprocessed to the canvas (float32, as the stock pipelines do), the schedule cut by
         ``strength``, and the scheduler's index of its first step (set as the begin index)."""
         image = self.image_processor.preprocess(self._image_inputs.image, height=height, width=width)
-        image_tokens = (height // self.vae_scale_factor // 2) * (width // self.vae_scale_factor // 2)
-        self.prepare_timesteps(steps, image_tokens, device, sigmas)
+        self.prepare_timesteps(steps, height, width, device, sigmas)
         strength = self._image_inputs.strength
         timesteps, remaining = self.get_timesteps(steps, strength, device)
         if remaining < 1:

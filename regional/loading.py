@@ -7,6 +7,7 @@ The family's pipeline is picked from the checkpoint's ``model_index.json`` ``_cl
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 from pathlib import Path
@@ -14,7 +15,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 from regional.defaults import SamplingDefaults, defaults_for
-from regional.families import family_of
+from regional.families import families, family_named, family_of
 
 if TYPE_CHECKING:
     import torch
@@ -24,25 +25,25 @@ logger = logging.getLogger(__name__)
 TOY_MODEL_DIR = Path(__file__).parent / "toy" / "model"
 """The small FLUX-architecture model trained on the synthetic shapes world (``make toy-model``)."""
 
-MODEL_ALIASES = {
-    "toy": str(TOY_MODEL_DIR),
-    "dev": "black-forest-labs/FLUX.1-dev",
-    "schnell": "black-forest-labs/FLUX.1-schnell",
-    "chroma": "lodestones/Chroma1-HD",
-    "sd3.5": "stabilityai/stable-diffusion-3.5-large",
-    "sd3.5-medium": "stabilityai/stable-diffusion-3.5-medium",
-}
 
-TINY_MODELS = {"tiny": "flux", "tiny-chroma": "chroma", "tiny-control": "flux", "tiny-sd3": "sd3"}
-"""The built-in random-weight models (``regional.testing``) and their families ('tiny-control': a FLUX.1
-Control model, whose transformer takes a control image's latents as extra channels)."""
+def model_aliases() -> dict[str, str]:
+    """Model names -> Hub ids or folders: the toy model, and each family's (``Family.aliases``)."""
+    return {"toy": str(TOY_MODEL_DIR)} | {
+        alias: source for family in families().values() for alias, source in family.aliases.items()
+    }
+
+
+def tiny_models() -> dict[str, str]:
+    """The built-in random-weight models and their families ('tiny-control': a FLUX.1 Control model, whose
+    transformer takes a control image's latents as extra channels)."""
+    return {name: family.name for family in families().values() for name in family.tiny_models}
 
 
 def flux_dev_is_cached() -> bool:
     """Whether FLUX.1-dev is in the local Hugging Face cache (it is gated: a download needs a token)."""
     from huggingface_hub import try_to_load_from_cache
 
-    return isinstance(try_to_load_from_cache(MODEL_ALIASES["dev"], "model_index.json"), str)
+    return isinstance(try_to_load_from_cache(model_aliases()["dev"], "model_index.json"), str)
 
 
 def default_model(device: str) -> str:
@@ -54,7 +55,7 @@ def default_model(device: str) -> str:
         logger.warning(
             "FLUX.1-dev is not in the Hugging Face cache: 'auto' uses the toy model. Run "
             "`huggingface-cli download %s` (after accepting its licence) or pass --model dev",
-            MODEL_ALIASES["dev"],
+            model_aliases()["dev"],
         )
     return "toy" if TOY_MODEL_DIR.is_dir() else "tiny"
 
@@ -77,9 +78,10 @@ def sampling_defaults_of(model: str) -> SamplingDefaults | None:
     ``model_index.json`` (the family; FLUX.1 when absent) and its transformer's ``config.json`` without loading
     it: a local folder, or a Hub model in the local cache. None when the transformer config is not on this
     machine (or ``model`` is 'auto', which depends on the host)."""
-    if model in TINY_MODELS:  # the tiny FLUX pipeline has a guidance embedding (dev-like)
-        return defaults_for(TINY_MODELS[model], SimpleNamespace(guidance_embeds=True))
-    source = MODEL_ALIASES.get(model, model)
+    tiny = tiny_models()
+    if model in tiny:  # the tiny FLUX pipeline has a guidance embedding (dev-like)
+        return defaults_for(tiny[model], SimpleNamespace(guidance_embeds=True))
+    source = model_aliases().get(model, model)
     config = _model_file(source, "transformer/config.json")
     if config is None:
         return None
@@ -110,23 +112,18 @@ def load_pipeline(model: str, dtype: str = "auto", cpu_offload: bool = False, de
     import torch
     from diffusers import DiffusionPipeline
 
-    from regional import testing
     from regional.families import regional_pipeline_class
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if model == "auto":
         model = default_model(device)
         logger.info("model 'auto' is %r on %s", model, device)
-    if model in TINY_MODELS:
+    tiny = tiny_models()
+    if model in tiny:
         logger.warning("using the tiny random-weight model: it draws noise, not pictures")
-        builders = {
-            "tiny": testing.tiny_flux_pipeline,
-            "tiny-chroma": testing.tiny_chroma_pipeline,
-            "tiny-control": testing.tiny_flux_control_pipeline,
-            "tiny-sd3": testing.tiny_sd3_pipeline,
-        }
-        return builders[model]().to(device)
-    source = MODEL_ALIASES.get(model, model)
+        module, _, builder = family_named(tiny[model]).tiny_models[model].partition(":")
+        return getattr(importlib.import_module(module), builder)().to(device)
+    source = model_aliases().get(model, model)
     pipeline_class = regional_pipeline_class(DiffusionPipeline.load_config(source)["_class_name"])
     pipe = pipeline_class.from_pretrained(source, torch_dtype=pick_dtype(dtype, device))
     if cpu_offload and device == "cuda":

@@ -29,7 +29,7 @@ from regional.attention import (
     has_regional_processors,
     install_regional_processors,
 )
-from regional.defaults import REGION_TOKEN_MARGINS, SamplingDefaults, defaults_for
+from regional.defaults import SamplingDefaults, default_token_margin, defaults_for
 from regional.layout import Layout
 from regional.masks import layout_regions
 from regional.raster import TOKEN_PX
@@ -146,7 +146,7 @@ class RegionalPipelineMixin:
     """
 
     family: str
-    """The family's name in ``regional.families`` and ``regional.defaults``."""
+    """The family's name in ``regional.families`` (its ``Family``: defaults, token margin, variants)."""
     regional_processor: type[RegionalAttnProcessor]
     """The attention processor installed on every attention module of ``regional_attention_blocks()``."""
     pipeline_output: type
@@ -209,7 +209,7 @@ class RegionalPipelineMixin:
 
     @property
     def sampling_defaults(self) -> SamplingDefaults:
-        """Defaults for this checkpoint (``regional.defaults``): per family, and FLUX.1-dev or -schnell."""
+        """Defaults for this checkpoint: its family's (``Family.defaults``), e.g. FLUX.1-dev's or -schnell's."""
         return defaults_for(self.family, self.transformer.config)
 
     def regional_token_lengths(
@@ -311,8 +311,10 @@ class RegionalPipelineMixin:
             return_dict=False,
         )[0]
 
-    def prepare_timesteps(self, steps: int, image_seq_len: int, device, sigmas=None) -> torch.Tensor:
-        """The scheduler's timesteps for ``steps`` steps, with FLUX's resolution-dependent shift."""
+    def prepare_timesteps(self, steps: int, height: int, width: int, device, sigmas=None) -> torch.Tensor:
+        """The scheduler's timesteps for ``steps`` steps at this canvas, with FLUX's resolution-dependent shift
+        (the stock FLUX.1 and Chroma pipelines' schedule)."""
+        image_seq_len = (height // TOKEN_PX) * (width // TOKEN_PX)
         sigmas = np.linspace(1.0, 1 / steps, steps) if sigmas is None else sigmas
         if getattr(self.scheduler.config, "use_flow_sigmas", False):
             sigmas = None
@@ -342,7 +344,7 @@ class RegionalPipelineMixin:
         latents, image_ids = self.prepare_latents(
             batch, self.denoised_channels, height, width, dtype, device, generator, latents
         )
-        return Denoising(latents, image_ids, self.prepare_timesteps(steps, latents.shape[1], device, sigmas))
+        return Denoising(latents, image_ids, self.prepare_timesteps(steps, height, width, device, sigmas))
 
     def check_regional_inputs(
         self,
@@ -423,7 +425,7 @@ class RegionalPipelineMixin:
                 or with the empty prompt when there is none (true classifier-free guidance, twice the cost).
                 For models trained without guidance distillation; FLUX.1-dev uses ``guidance_scale``.
             region_token_margin: padding tokens kept after each regional prompt; "auto" takes the family's
-                (``regional.defaults.REGION_TOKEN_MARGINS``); None pads every regional prompt to
+                (``regional.families``); None pads every regional prompt to
                 ``max_sequence_length`` like the authors' code for FLUX.1 (slower, closer to their outputs).
             region_attention: "grouped" (default: one attention per group of tokens sharing regions, no
                 L x L mask) or "dense" (SDPA with the boolean mask; the reference). Both are exact.
@@ -438,7 +440,7 @@ class RegionalPipelineMixin:
         base_ratio = defaults.base_ratio if base_ratio is None else base_ratio
         inject_steps = min(defaults.inject_steps, steps) if inject_steps is None else inject_steps
         if region_token_margin == "auto":
-            region_token_margin = REGION_TOKEN_MARGINS[self.family]
+            region_token_margin = default_token_margin(self.family)
         # A tokenizer trained for shorter prompts (the toy model's) declares its own limit.
         max_sequence_length = max_sequence_length or min(
             defaults.max_sequence_length, self.text_tokenizer.model_max_length

@@ -361,7 +361,8 @@ def save_tiny_flux_lora(path, seed: int = 0, rank: int = 4) -> None:
 def tiny_sd3_components(seed: int = 0) -> dict:
     """Components of a StableDiffusion3Pipeline at toy sizes (two CLIP text models with projection, T5, a
     3-block MMDiT whose second block has SD3.5 Medium's dual attention, QK RMS norms), weights drawn from
-    ``seed``, all in eval mode. One token per 16 px, as SD3.5: an 8x VAE and 2 x 2 patches."""
+    ``seed``, all in eval mode. One token per 16 px and 16 latent channels, as SD3.5: an 8x VAE and 2 x 2
+    patches."""
     from diffusers import SD3Transformer2DModel
     from transformers import CLIPTextModelWithProjection
 
@@ -370,14 +371,14 @@ def tiny_sd3_components(seed: int = 0) -> dict:
     transformer = SD3Transformer2DModel(
         sample_size=32,
         patch_size=2,
-        in_channels=4,
+        in_channels=16,
         num_layers=3,
         attention_head_dim=16,
         num_attention_heads=2,
         joint_attention_dim=64,
         caption_projection_dim=32,
         pooled_projection_dim=64,
-        out_channels=4,
+        out_channels=16,
         pos_embed_max_size=32,
         dual_attention_layers=(1,),
         qk_norm="rms_norm",
@@ -396,7 +397,7 @@ def tiny_sd3_components(seed: int = 0) -> dict:
     text_encoder, text_encoder_2 = clip(), clip()
     text_encoder_3 = tiny_t5_encoder(t5_tokenizer, dim=64)
     vae = flux_vae(
-        (8, 8, 8, 8), latent_channels=4, norm_num_groups=4, scaling_factor=1.5305, shift_factor=0.0609
+        (8, 8, 8, 8), latent_channels=16, norm_num_groups=4, scaling_factor=1.5305, shift_factor=0.0609
     )
     for module in (transformer, text_encoder, text_encoder_2, text_encoder_3, vae):
         module.eval()

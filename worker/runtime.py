@@ -116,7 +116,7 @@ class Sampler:
         """``catalogues``: the remaining fields (``controlnet_sources``, ``lora_sources``, the bounds)."""
         import torch
 
-        from regional.loading import MODEL_ALIASES, default_model, load_pipeline
+        from regional.loading import default_model, load_pipeline, model_aliases
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
         model = model or default_model(device)
@@ -127,8 +127,8 @@ class Sampler:
         config = dict(getattr(pipe, "config", {}) or {})
         info = {
             "id": model,
-            "source": MODEL_ALIASES.get(model, model),
-            "revision": config.get("_commit_hash") or hub_revision(MODEL_ALIASES.get(model, model)),
+            "source": model_aliases().get(model, model),
+            "revision": config.get("_commit_hash") or hub_revision(model_aliases().get(model, model)),
             "dtype": str(pipe.transformer.dtype).removeprefix("torch."),
             "device": device,
         }

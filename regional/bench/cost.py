@@ -36,20 +36,6 @@ from pathlib import Path
 
 METHODS = ("plain", "regional", "authors", "rpg")
 
-FLUX_DEV_TRANSFORMER = {
-    "patch_size": 1,
-    "in_channels": 64,
-    "num_layers": 19,
-    "num_single_layers": 38,
-    "attention_head_dim": 128,
-    "num_attention_heads": 24,
-    "joint_attention_dim": 4096,
-    "pooled_projection_dim": 768,
-    "guidance_embeds": True,
-    "axes_dims_rope": (16, 56, 56),
-}
-"""FLUX.1-dev's transformer configuration (its config.json)."""
-
 SCALED_TRANSFORMER = {
     "num_layers": 2,
     "num_single_layers": 4,
@@ -117,31 +103,6 @@ def bench_layout(regions: int, width: int, height: int, seed: int = 0):
 # --- FLOPs at the real size -------------------------------------------------------------------------------
 
 
-SD35_LARGE_TRANSFORMER = {
-    "sample_size": 128,
-    "patch_size": 2,
-    "in_channels": 16,
-    "num_layers": 38,
-    "attention_head_dim": 64,
-    "num_attention_heads": 38,
-    "joint_attention_dim": 4096,
-    "caption_projection_dim": 2432,
-    "pooled_projection_dim": 2048,
-    "out_channels": 16,
-    "pos_embed_max_size": 192,
-    "qk_norm": "rms_norm",
-}
-"""SD3.5 Large's transformer (38 joint blocks of 38 heads x 64, QK RMS norm, no dual attention)."""
-
-FAMILY_SIZES = {
-    "flux": ("FluxPipeline", "FluxTransformer2DModel", FLUX_DEV_TRANSFORMER, "FLUX.1-dev"),
-    "chroma": ("ChromaPipeline", "ChromaTransformer2DModel", {}, "Chroma1-HD"),
-    "sd3": ("StableDiffusion3Pipeline", "SD3Transformer2DModel", SD35_LARGE_TRANSFORMER, "SD3.5 Large"),
-}
-"""Per family: its stock pipeline, transformer class and real configuration (diffusers' defaults are
-Chroma1-HD's), and the checkpoint that is."""
-
-
 @functools.cache
 def meta_family_pipeline(family: str):
     """The family's regional pipeline around its real-size transformer on the meta device (no weights), with
@@ -152,13 +113,14 @@ def meta_family_pipeline(family: str):
     import diffusers
     import torch
 
-    from regional.families import regional_pipeline_class
+    from regional.families import family_named, regional_pipeline_class
     from regional.testing import tiny_t5_tokenizer
 
-    stock, transformer_class, config, _ = FAMILY_SIZES[family]
+    known = family_named(family)
+    transformer_class, config, _ = known.real_size
     with torch.device("meta"):
         transformer = getattr(diffusers, transformer_class)(**config)
-    pipeline_class = regional_pipeline_class(stock)
+    pipeline_class = regional_pipeline_class(known.stock_pipelines[0])
     components = dict.fromkeys(inspect.signature(pipeline_class.__init__).parameters.keys() - {"self"})
     components.update(
         {name: tiny_t5_tokenizer() for name in components if name.startswith("tokenizer")},
@@ -218,7 +180,7 @@ def family_flops(family: str, regions: int, width: int = 1024, height: int = 102
     """Per denoising step at the family's real size and defaults: plain FLOPs, and the ratio of an injected
     step with ``regions`` regions (grouped attention, the family's token margin; and the authors' formulation,
     padded prompts and a dense mask) to a plain one."""
-    from regional.defaults import REGION_TOKEN_MARGINS
+    from regional.defaults import default_token_margin
     from regional.masks import layout_regions
 
     pipe = meta_family_pipeline(family)
@@ -229,7 +191,7 @@ def family_flops(family: str, regions: int, width: int = 1024, height: int = 102
     plain = family_forward_flops(pipe, width, height, text_tokens)
     result = {"plain_tflops": plain / 1e12}
     for method, margin, kind in (
-        ("regional", REGION_TOKEN_MARGINS[family], "grouped"),
+        ("regional", default_token_margin(family), "grouped"),
         ("authors", None, "dense"),
     ):
         lengths = pipe.regional_token_lengths(prompts, defaults.max_sequence_length, margin)
@@ -388,6 +350,8 @@ def wall_time_components(model: str, device: str) -> dict:
         raise ValueError(f"wall-time model must be one of {WALL_MODELS} ('flux-dev' on CUDA), got {model!r}")
     from diffusers import FluxTransformer2DModel
 
+    from regional.families.flux import FLUX_DEV_TRANSFORMER
+
     components = tiny_flux_components(seed=0)
     torch.manual_seed(0)
     default_dtype = torch.get_default_dtype()
@@ -413,7 +377,7 @@ def measure(sweep: Sweep, device: str, seed: int = 0, progress=None, model: str 
     import torch
     from diffusers import FluxPipeline
 
-    from regional.defaults import REGION_TOKEN_MARGINS
+    from regional.defaults import default_token_margin
     from regional.families.flux import RegionalFluxPipeline
     from regional.masks import layout_regions
 
@@ -426,7 +390,7 @@ def measure(sweep: Sweep, device: str, seed: int = 0, progress=None, model: str 
         layout = bench_layout(regions, sweep.width, sweep.height, seed)
         prompts, _ = layout_regions(bench_layout(regions, FULL.width, FULL.height, seed))
         lengths = {
-            "regional": pipe.regional_token_lengths(prompts, TEXT_TOKENS, REGION_TOKEN_MARGINS["flux"]),
+            "regional": pipe.regional_token_lengths(prompts, TEXT_TOKENS, default_token_margin("flux")),
             "authors": pipe.regional_token_lengths(prompts, TEXT_TOKENS, None),
         }
         flops = generation_flops(regions, lengths)
@@ -496,14 +460,17 @@ def plot(records: list[Record], path: Path, title: str) -> None:
 
 def print_family_flops(region_counts: list[int], as_json: bool) -> int:
     """``--families``: per family and region count, the plain step's TFLOPs and the injected step's ratios."""
+    from regional.families import families
+
     rows = [
         {
-            "family": family,
-            "checkpoint": FAMILY_SIZES[family][3],
+            "family": family.name,
+            "checkpoint": family.real_size[2],
             "regions": regions,
-            **family_flops(family, regions),
+            **family_flops(family.name, regions),
         }
-        for family in FAMILY_SIZES
+        for family in families().values()
+        if family.real_size is not None
         for regions in region_counts
     ]
     if as_json:

@@ -85,8 +85,9 @@ def test_every_family_counts_flops_at_its_real_size_through_its_pipeline(family)
 
 
 def test_flux_family_flops_are_the_flux_dev_counts():
-    from regional.bench.cost import FAMILY_SIZES, family_forward_flops, meta_family_pipeline
+    from regional.bench.cost import family_forward_flops, meta_family_pipeline
+    from regional.families.flux import FLUX_DEV_TRANSFORMER
 
     pipe = meta_family_pipeline("flux")
-    assert dict(pipe.transformer.config) | FAMILY_SIZES["flux"][2] == dict(pipe.transformer.config)
+    assert dict(pipe.transformer.config) | FLUX_DEV_TRANSFORMER == dict(pipe.transformer.config)
     assert family_forward_flops(pipe, 1024, 1024, 512) == pytest.approx(74.38e12, rel=0.01)

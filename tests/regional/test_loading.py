@@ -9,7 +9,9 @@ import torch
 from diffusers import ChromaPipeline, FluxPipeline, StableDiffusion3Pipeline
 
 from regional import Layout, Region, RegionalChromaPipeline, loading
-from regional.defaults import CHROMA, DEV, SD35
+from regional.families.chroma import CHROMA
+from regional.families.flux import DEV
+from regional.families.sd3 import SD35
 from regional.pipeline import RegionalFluxPipeline
 from regional.testing import tiny_chroma_pipeline, tiny_flux_pipeline, tiny_sd3_pipeline
 
@@ -38,9 +40,9 @@ def test_tiny_loads_offline_as_a_regional_pipeline():
 
 
 def test_aliases_name_the_real_checkpoints():
-    assert loading.MODEL_ALIASES["dev"] == "black-forest-labs/FLUX.1-dev"
-    assert loading.MODEL_ALIASES["schnell"] == "black-forest-labs/FLUX.1-schnell"
-    assert loading.MODEL_ALIASES["sd3.5"] == "stabilityai/stable-diffusion-3.5-large"
+    assert loading.model_aliases()["dev"] == "black-forest-labs/FLUX.1-dev"
+    assert loading.model_aliases()["schnell"] == "black-forest-labs/FLUX.1-schnell"
+    assert loading.model_aliases()["sd3.5"] == "stabilityai/stable-diffusion-3.5-large"
 
 
 STOCK_AND_TINY = {

@@ -116,3 +116,53 @@ def test_the_cli_generates_with_sd3(tmp_path):
     args = ["generate", "--layout", str(tmp_path / "layout.json"), "--model", "tiny-sd3", "--steps", "2"]
     assert main([*args, "-o", str(out)]) == 0
     assert Image.open(out).size == (128, 64)
+
+
+def picture(seed: int) -> Image.Image:
+    import numpy as np
+
+    return Image.fromarray((np.random.default_rng(seed).random((64, 128, 3)) * 255).astype(np.uint8))
+
+
+RIGHT_HALF = Image.new("L", (128, 64))
+RIGHT_HALF.paste(255, (64, 0, 128, 64))
+
+
+@pytest.mark.parametrize("task", ["img2img", "inpaint"])
+@pytest.mark.parametrize("guidance_scale", [3.5, 1.0])
+def test_image_to_image_and_inpainting_without_regional_control_are_the_stock_pipelines(
+    pipe, task, guidance_scale
+):
+    from diffusers import StableDiffusion3Img2ImgPipeline, StableDiffusion3InpaintPipeline
+
+    from regional import RegionalStableDiffusion3Img2ImgPipeline, RegionalStableDiffusion3InpaintPipeline
+
+    regional_class, stock_class = {
+        "img2img": (RegionalStableDiffusion3Img2ImgPipeline, StableDiffusion3Img2ImgPipeline),
+        "inpaint": (RegionalStableDiffusion3InpaintPipeline, StableDiffusion3InpaintPipeline),
+    }[task]
+    images = {"image": picture(1), "strength": 0.75} | (
+        {"mask_image": RIGHT_HALF} if task == "inpaint" else {}
+    )
+    variant = regional_class.from_pipe(pipe)
+    variant.set_progress_bar_config(disable=True)
+    stock = stock_class(**pipe.components)
+    stock.set_progress_bar_config(disable=True)
+    reference = stock(
+        prompt=LAYOUT.base_prompt, negative_prompt=LAYOUT.negative_prompt, height=64, width=128,
+        num_inference_steps=4, guidance_scale=guidance_scale, generator=torch.Generator().manual_seed(0),
+        output_type="latent", **images,
+    ).images  # fmt: skip
+
+    def run(**kwargs):
+        generator = torch.Generator().manual_seed(0)
+        return variant(
+            layout=LAYOUT, num_inference_steps=4, guidance_scale=guidance_scale, generator=generator,
+            output_type="latent", **images, **kwargs,
+        ).images  # fmt: skip
+
+    torch.testing.assert_close(run(inject_steps=0), reference, atol=0, rtol=0)
+    regional = run()
+    assert (regional - reference).abs().max() > 1e-3
+    if task == "inpaint":  # the kept (left) half ends as exactly what the stock pipeline keeps
+        torch.testing.assert_close(regional[..., :8], reference[..., :8], atol=0, rtol=0)

@@ -17,7 +17,7 @@ from redis import Redis
 from api.app import create_app
 from api.routers.studio import EXAMPLE_LAYOUT, STUDIO_DIR
 from api.settings import ApiSettings
-from regional.defaults import DEV, SCHNELL
+from regional.families.flux import DEV, SCHNELL
 from regional.loading import sampling_defaults_of
 from worker.keys import Keys
 

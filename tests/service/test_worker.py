@@ -15,7 +15,7 @@ from redis import Redis
 from rq.exceptions import AbandonedJobError
 from rq.serializers import JSONSerializer
 
-from regional.defaults import SCHNELL
+from regional.families.flux import SCHNELL
 from regional.layout import Layout
 from worker import tasks
 from worker.callbacks import on_stage_failure
@@ -315,7 +315,8 @@ def test_unexpected_errors_are_logged_not_stored_in_the_job(settings, redis, cap
 def test_effective_parameters_come_from_the_pipelines_sampling_defaults() -> None:
     from dataclasses import fields
 
-    from regional.defaults import DEV, SamplingDefaults
+    from regional.defaults import SamplingDefaults
+    from regional.families.flux import DEV
     from worker.runtime import DEFAULTED_PARAMETERS
 
     assert set(DEFAULTED_PARAMETERS.values()) == {f.name for f in fields(SamplingDefaults)} - {
@@ -351,7 +352,9 @@ def test_one_attempt_holds_a_job_and_a_superseded_one_cannot_write(settings, red
     assert store.claim(generation_id, GENERATE, "w1/a", lease_s=0.3, worker="w1")
     assert not store.claim(generation_id, GENERATE, "w2/b", lease_s=0.3)  # held: a second run does nothing
     assert store.attempt_state(generation_id, "w1/a") == "ok"
-    assert store.renew_lease(generation_id, "w1", lease_s=0.3) and not store.renew_lease(generation_id, "w2", 1)
+    assert store.renew_lease(generation_id, "w1", lease_s=0.3) and not store.renew_lease(
+        generation_id, "w2", 1
+    )
     time.sleep(0.5)  # w1 stopped renewing (killed) and nothing handed the job back: another run may take it
     assert store.claim(generation_id, GENERATE, "w2/b", lease_s=5, worker="w2")
     assert store.attempt_state(generation_id, "w1/a") == "lost"
@@ -396,7 +399,10 @@ def test_rq_maintenance_and_the_reaper_never_retry_a_lost_job_twice(settings, re
     with reaping(redis, keys) as held:  # another process is reaping: RQ's maintenance waits its turn
         assert held
         worker.clean_registries()
-    assert store.get(generation_id)["status"] == RUNNING and rq_job_id not in queue(redis, keys, GENERATE).job_ids
+    assert (
+        store.get(generation_id)["status"] == RUNNING
+        and rq_job_id not in queue(redis, keys, GENERATE).job_ids
+    )
     start = threading.Barrier(2)
 
     def clean_registries() -> None:

@@ -20,7 +20,7 @@ import torch
 from diffusers import ChromaImg2ImgPipeline, ChromaPipeline
 from diffusers.pipelines.chroma.pipeline_output import ChromaPipelineOutput
 
-from regional.families.flux import RegionalFluxAttnProcessor, flux_attention_blocks
+from regional.families.flux.pipeline import RegionalFluxAttnProcessor, flux_attention_blocks
 from regional.image_to_image import RegionalImg2ImgMixin
 from regional.pipeline import PromptEmbeds, RegionalPipelineMixin
 

@@ -21,7 +21,11 @@ image weights apart, like FLUX.1's double-stream blocks; there are no single-str
 from __future__ import annotations
 
 import torch
-from diffusers import StableDiffusion3Pipeline
+from diffusers import (
+    StableDiffusion3Img2ImgPipeline,
+    StableDiffusion3InpaintPipeline,
+    StableDiffusion3Pipeline,
+)
 from diffusers.models.attention_processor import JointAttnProcessor2_0
 from diffusers.pipelines.flux.pipeline_flux import calculate_shift, retrieve_timesteps
 from diffusers.pipelines.stable_diffusion_3.pipeline_output import StableDiffusion3PipelineOutput
@@ -32,6 +36,7 @@ from regional.attention import (
     regional_image_attention,
     regional_joint_attention,
 )
+from regional.image_to_image import KnownAreaBlend, RegionalImg2ImgMixin, RegionalInpaintMixin
 from regional.pipeline import Denoising, PromptEmbeds, RegionalPipelineMixin
 
 CLIP_TOKENS = 77
@@ -149,24 +154,28 @@ class SD3Hooks(RegionalPipelineMixin):
             "image": [getattr(block, "attn2", None) for block in blocks],  # aligned with "double"
         }
 
-    def prepare_denoising(self, steps, batch, height, width, dtype, device, generator, latents, sigmas):
-        """Unpacked latents and SD3's schedule (the scheduler's own sigmas; its resolution shift only when the
-        scheduler is configured for dynamic shifting), as StableDiffusion3Pipeline prepares them."""
-        latents = self.prepare_latents(
-            batch, self.transformer.config.in_channels, height, width, dtype, device, generator, latents
-        )
+    def prepare_timesteps(self, steps: int, height: int, width: int, device, sigmas=None) -> torch.Tensor:
+        """SD3's schedule: the scheduler's own sigmas, shifted for the resolution only when the scheduler is
+        configured for dynamic shifting, as the stock SD3 pipelines do."""
         shift = {}
         if self.scheduler.config.get("use_dynamic_shifting", None):
             patch = self.transformer.config.patch_size
             shift["mu"] = calculate_shift(
-                (latents.shape[2] // patch) * (latents.shape[3] // patch),
+                (height // self.vae_scale_factor // patch) * (width // self.vae_scale_factor // patch),
                 self.scheduler.config.get("base_image_seq_len", 256),
                 self.scheduler.config.get("max_image_seq_len", 4096),
                 self.scheduler.config.get("base_shift", 0.5),
                 self.scheduler.config.get("max_shift", 1.16),
             )
         timesteps, _ = retrieve_timesteps(self.scheduler, steps, device, sigmas=sigmas, **shift)
-        return Denoising(latents, None, timesteps)
+        return timesteps
+
+    def prepare_denoising(self, steps, batch, height, width, dtype, device, generator, latents, sigmas):
+        """Unpacked latents and SD3's schedule, as StableDiffusion3Pipeline prepares them."""
+        latents = self.prepare_latents(
+            batch, self.transformer.config.in_channels, height, width, dtype, device, generator, latents
+        )
+        return Denoising(latents, None, self.prepare_timesteps(steps, height, width, device, sigmas))
 
     def decode_latents(self, latents: torch.Tensor, height: int, width: int, output_type: str):
         if output_type == "latent":
@@ -178,3 +187,51 @@ class SD3Hooks(RegionalPipelineMixin):
 
 class RegionalStableDiffusion3Pipeline(SD3Hooks, StableDiffusion3Pipeline):
     """StableDiffusion3Pipeline with a ``layout`` argument. Load it exactly like StableDiffusion3Pipeline."""
+
+
+class RegionalStableDiffusion3Img2ImgPipeline(
+    RegionalImg2ImgMixin, SD3Hooks, StableDiffusion3Img2ImgPipeline
+):
+    """StableDiffusion3Img2ImgPipeline with a ``layout`` argument: ``pipe(layout=..., image=..., strength=0.6)``;
+    ``from_pipe(regional_sd3_pipeline)``."""
+
+    def prepare_denoising(self, steps, batch, height, width, dtype, device, generator, latents, sigmas):
+        image, timesteps, begin = self.image_and_timesteps(steps, height, width, device, sigmas)
+        if latents is None:
+            latents = self.prepare_latents(
+                image, timesteps[:1].repeat(batch), 1, batch, dtype, device, generator
+            )
+        return Denoising(latents, None, timesteps, begin)
+
+
+class RegionalStableDiffusion3InpaintPipeline(
+    RegionalInpaintMixin, SD3Hooks, StableDiffusion3InpaintPipeline
+):
+    """StableDiffusion3InpaintPipeline with a ``layout`` argument: ``pipe(layout=..., image=..., mask_image=...)``;
+    ``from_pipe(regional_sd3_pipeline)``. For SD3 checkpoints (16 latent channels), as the stock pipeline's
+    blend."""
+
+    def prepare_denoising(self, steps, batch, height, width, dtype, device, generator, latents, sigmas):
+        image, timesteps, begin = self.image_and_timesteps(steps, height, width, device, sigmas)
+        latents, noise, image_latents = self.prepare_latents(
+            batch, self.vae.config.latent_channels, height, width, dtype, device, generator, latents,
+            image=image, timestep=timesteps[:1].repeat(batch), is_strength_max=self._image_inputs.strength == 1.0,
+            return_noise=True, return_image_latents=True,
+        )  # fmt: skip
+        mask_condition = self.mask_processor.preprocess(
+            self._image_inputs.mask_image, height=height, width=width
+        )
+        mask, _ = self.prepare_mask_latents(
+            mask_condition,
+            image * (mask_condition < 0.5),
+            1,
+            batch,
+            height,
+            width,
+            dtype,
+            device,
+            generator,
+            False,
+        )
+        blend = KnownAreaBlend(self.scheduler, timesteps, image_latents, noise, mask)
+        return Denoising(latents, None, timesteps, begin, after_step=blend)
