@@ -235,6 +235,10 @@ class RegionalAttnProcessor:
     def injects(self, state: RegionalAttentionState) -> bool:
         return state.injects(self.block_type, self.block_index)
 
+    def state(self, regional_state: RegionalAttentionState | None) -> RegionalAttentionState | None:
+        """The call's state: passed in the attention kwargs, or bound to this processor."""
+        return self.bound_state if regional_state is None else regional_state
+
 
 def install_regional_processors(
     attention_blocks: Mapping[BlockType, Sequence], processor_class: type[RegionalAttnProcessor]

@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 import torch
 from diffusers.models.controlnets.controlnet_flux import FluxControlNetModel, FluxMultiControlNetModel
 
-from regional.attention import bound_regional_state, has_regional_processors, install_regional_processors
+from regional.attention import bound_regional_state
 
 
 def _per_condition(value, count: int, name: str) -> list:
@@ -39,8 +39,8 @@ def _per_condition(value, count: int, name: str) -> list:
 
 
 def _controlnets(controlnet) -> list:
-    """The ControlNets of a pipeline: one, or a ``FluxMultiControlNetModel``'s."""
-    return list(controlnet.nets) if isinstance(controlnet, FluxMultiControlNetModel) else [controlnet]
+    """The ControlNets of a pipeline: one, or a multi-ControlNet model's (FLUX.1's or SD3's)."""
+    return list(controlnet.nets) if hasattr(controlnet, "nets") else [controlnet]
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class ControlNetInputs:
     def of(cls, controlnet, image, mode, scale, start, end) -> ControlNetInputs:
         nets = _controlnets(controlnet)
         images = list(image) if isinstance(image, (list, tuple)) else [image]
-        if len(nets) == 1 and isinstance(controlnet, FluxMultiControlNetModel):
+        if len(nets) == 1 and hasattr(controlnet, "nets"):
             nets = nets * len(images)  # one union ControlNet, several conditions (diffusers' convention)
         if len(images) != len(nets):
             raise ValueError(
@@ -77,7 +77,7 @@ class ControlNetInputs:
         for net, mode, start, end in zip(inputs.nets, inputs.modes, inputs.starts, inputs.ends, strict=True):
             if not 0.0 <= start < end <= 1.0:
                 raise ValueError(f"control_guidance_start {start} and _end {end}: need 0 <= start < end <= 1")
-            modes = net.config.num_mode
+            modes = getattr(net.config, "num_mode", None)
             if modes is None and mode is not None:
                 raise ValueError(
                     f"control_mode {mode} given to a ControlNet without modes (not a union model)"
@@ -117,8 +117,9 @@ class ControlNetResiduals:
     """The call's plain attention kwargs (LoRA ``scale``), passed as the stock pipeline passes them."""
 
     def __call__(
-        self, step: int, timestep: torch.Tensor, latents: torch.Tensor, text: dict, attention_kwargs: dict
+        self, step: int, t: torch.Tensor, latents: torch.Tensor, text: dict, attention_kwargs: dict
     ) -> dict:
+        timestep = t.expand(latents.shape[0]).to(latents.dtype)
         first = self.inputs.nets[0]
         guidance = None
         if first.config.guidance_embeds:
@@ -213,8 +214,7 @@ class RegionalControlNetMixin:
     def prepare_denoising(self, steps, batch, height, width, dtype, device, generator, latents, sigmas):
         inputs = self._control_inputs
         for net in set(inputs.nets):
-            if not has_regional_processors(net):
-                install_regional_processors(self.attention_blocks_of(net), self.regional_processor)
+            self.install_regional_processors(net)
         conditions = self.prepare_controlnet_conditions(batch, height, width, device, generator)
         # A ControlNet among several reads -1 as "no mode", as FluxMultiControlNetModel passes it.
         several = isinstance(self.controlnet, FluxMultiControlNetModel)
@@ -251,7 +251,7 @@ class ControlLatents:
     control: torch.Tensor
 
     def __call__(
-        self, step: int, timestep: torch.Tensor, latents: torch.Tensor, text: dict, attention_kwargs: dict
+        self, step: int, t: torch.Tensor, latents: torch.Tensor, text: dict, attention_kwargs: dict
     ) -> dict:
         return {"hidden_states": torch.cat([latents, self.control], dim=2)}
 

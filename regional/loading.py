@@ -134,8 +134,11 @@ def load_pipeline(model: str, dtype: str = "auto", cpu_offload: bool = False, de
 
 
 def load_controlnet(source: str, pipe):
-    """A FLUX.1 ControlNet (Hub id or folder) in ``pipe``'s dtype, on its device."""
-    from diffusers import FluxControlNetModel
+    """A ControlNet of ``pipe``'s family (Hub id or folder) in its dtype, on its device."""
+    import diffusers
 
-    controlnet = FluxControlNetModel.from_pretrained(source, torch_dtype=pipe.transformer.dtype)
+    class_name = family_named(pipe.family).controlnet_class
+    if class_name is None:
+        raise ValueError(f"the {pipe.family} family has no ControlNets")
+    controlnet = getattr(diffusers, class_name).from_pretrained(source, torch_dtype=pipe.transformer.dtype)
     return controlnet.to(pipe._execution_device)

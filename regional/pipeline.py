@@ -130,9 +130,11 @@ class Denoising:
     """Applied to the latents after each scheduler step (step index, latents) -> latents: inpainting puts the
     known area back."""
     step_conditioning: Callable[[int, torch.Tensor, torch.Tensor, dict, dict], dict] | None = None
-    """Per step (step index, timestep, latents, the step's text inputs and attention kwargs: regional in
-    injected steps) -> transformer keyword arguments added to every pass of that step (``regional.controls``):
-    ControlNet residuals, or a Control model's ``hidden_states`` with the control latents concatenated."""
+    """Per step (step index, timestep t, the transformer's input latents, the pass's text inputs and attention
+    kwargs: regional in injected steps; with batched guidance the batch ``[negative | positive]``) ->
+    transformer keyword arguments added to the step's passes (``regional.controls``): ControlNet residuals, or a
+    Control model's ``hidden_states`` with the control latents concatenated. Without batched guidance the
+    negative pass reuses the positive pass's, as the stock pipelines do."""
 
 
 class RegionalPipelineMixin:
@@ -285,12 +287,14 @@ class RegionalPipelineMixin:
         )
         return double, single
 
-    def install_regional_processors(self) -> None:
-        """The family's processor on every attention module, unless there already. Installed on first use
-        (diffusers derives components from ``__init__``'s signature, so no override), and again if the caller
-        replaced them; with no regional state they behave as the stock processor."""
-        if not has_regional_processors(self.transformer):
-            install_regional_processors(self.regional_attention_blocks(), self.regional_processor)
+    def install_regional_processors(self, model=None) -> None:
+        """The family's processor on every attention module of ``model`` (the transformer, or a ControlNet built
+        like it), unless there already. Installed on first use (diffusers derives components from
+        ``__init__``'s signature, so no override), and again if the caller replaced them; with no regional state
+        they behave as the stock processor."""
+        model = self.transformer if model is None else model
+        if not has_regional_processors(model):
+            install_regional_processors(self.attention_blocks_of(model), self.regional_processor)
 
     def predict_noise(
         self,
@@ -521,22 +525,20 @@ class RegionalPipelineMixin:
                 if self.interrupt:
                     continue
                 self._current_timestep = t
-                timestep = t.expand(latents.shape[0]).to(latents.dtype)
                 injected = regional and i < inject_steps
                 if injected:
                     inputs, attention_kwargs = regional_inputs, regional_kwargs
                 else:
                     inputs, attention_kwargs = plain_inputs, self._joint_attention_kwargs
-                conditioning = {}
-                if denoising.step_conditioning is not None:
-                    conditioning = denoising.step_conditioning(i, timestep, latents, inputs, attention_kwargs)
-                if cfg_scale > 1 and self.batched_guidance and not injected and not conditioning:
+                condition = denoising.step_conditioning or (lambda *args: {})
+                if cfg_scale > 1 and self.batched_guidance and not injected:
                     both = torch.cat([latents] * 2)
-                    neg_noise_pred, noise_pred = predict(both, t, guided_inputs, attention_kwargs, {}).chunk(
-                        2
-                    )
+                    conditioning = condition(i, t, both, guided_inputs, attention_kwargs)
+                    both_noise = predict(both, t, guided_inputs, attention_kwargs, conditioning)
+                    neg_noise_pred, noise_pred = both_noise.chunk(2)
                     noise_pred = neg_noise_pred + cfg_scale * (noise_pred - neg_noise_pred)
                 else:
+                    conditioning = condition(i, t, latents, inputs, attention_kwargs)
                     noise_pred = predict(latents, t, inputs, attention_kwargs, conditioning)
                     if cfg_scale > 1:  # the negative branch is the plain model
                         neg_noise_pred = predict(

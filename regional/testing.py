@@ -414,6 +414,35 @@ def tiny_sd3_components(seed: int = 0) -> dict:
     }
 
 
+def tiny_sd3_controlnet(seed: int = 0, with_text: bool = True):
+    """An ``SD3ControlNetModel`` for the tiny SD3 pipeline (2 blocks), weights drawn from ``seed``:
+    ``with_text`` an InstantX-style one (joint blocks reading the prompt, zero pooled projections), else an
+    SD3.5-style one (image-only blocks, no text). Its zero-initialised output projections are drawn too, so
+    that the tiny one acts."""
+    from diffusers.models.controlnets.controlnet_sd3 import SD3ControlNetModel
+
+    torch.manual_seed(seed)
+    controlnet = SD3ControlNetModel(
+        sample_size=32,
+        patch_size=2,
+        in_channels=16,
+        num_layers=2,
+        attention_head_dim=16,
+        num_attention_heads=2,
+        joint_attention_dim=64 if with_text else None,
+        caption_projection_dim=32,
+        pooled_projection_dim=64,
+        out_channels=16,
+        pos_embed_max_size=32,
+        qk_norm="rms_norm",
+        force_zeros_for_pooled_projection=with_text,
+    )
+    for layer in controlnet.controlnet_blocks:
+        torch.nn.init.normal_(layer.weight, std=0.5)
+    torch.nn.init.normal_(controlnet.pos_embed_input.proj.weight, std=0.5)
+    return controlnet.eval()
+
+
 def tiny_sd3_pipeline(seed: int = 0):
     """A ``RegionalStableDiffusion3Pipeline`` on CPU in float32 with tiny random weights."""
     from regional.families.sd3 import RegionalStableDiffusion3Pipeline

@@ -40,6 +40,8 @@ class Family:
     """(loaded regional pipeline, task, with ControlNets) -> the variant's class (``regional.conditioning``)."""
     control_models: frozenset[str] = frozenset()
     """Loaded regional pipelines whose transformer takes a control image itself (no ControlNet)."""
+    controlnet_class: str | None = None
+    """The diffusers class of its ControlNets (``regional.loading.load_controlnet``); None: it has none."""
     real_size: tuple[str, Mapping[str, Any], str] | None = None
     """(transformer class, its real configuration, the checkpoint that is) for ``regional bench cost``."""
 

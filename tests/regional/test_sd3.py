@@ -166,3 +166,81 @@ def test_image_to_image_and_inpainting_without_regional_control_are_the_stock_pi
     assert (regional - reference).abs().max() > 1e-3
     if task == "inpaint":  # the kept (left) half ends as exactly what the stock pipeline keeps
         torch.testing.assert_close(regional[..., :8], reference[..., :8], atol=0, rtol=0)
+
+
+@pytest.fixture(scope="module", params=[True, False], ids=["instantx-style", "sd35-style"])
+def controlled(request, pipe):
+    """SD3 ControlNets: with text (InstantX-style joint blocks) and without (SD3.5-style image-only blocks)."""
+    from regional import RegionalStableDiffusion3ControlNetPipeline
+    from regional.testing import tiny_sd3_controlnet
+
+    variant = RegionalStableDiffusion3ControlNetPipeline.from_pipe(
+        pipe, controlnet=tiny_sd3_controlnet(1, request.param)
+    )
+    variant.set_progress_bar_config(disable=True)
+    return variant
+
+
+def controlled_latents(variant, layout=LAYOUT, **kwargs):
+    torch.manual_seed(
+        11
+    )  # the stock SD3 ControlNet pipeline samples the control image's VAE encoding globally
+    generator = torch.Generator().manual_seed(0)
+    kwargs.setdefault("control_image", picture(5))
+    return variant(
+        layout=layout, num_inference_steps=3, generator=generator, output_type="latent", **kwargs
+    ).images
+
+
+@pytest.mark.parametrize("guidance_scale", [3.5, 1.0])
+def test_controlnet_without_regional_control_is_the_stock_pipeline(controlled, guidance_scale):
+    from diffusers import StableDiffusion3ControlNetPipeline
+
+    stock = StableDiffusion3ControlNetPipeline(**controlled.components)
+    stock.set_progress_bar_config(disable=True)
+    torch.manual_seed(11)
+    reference = stock(
+        prompt=LAYOUT.base_prompt, negative_prompt=LAYOUT.negative_prompt, control_image=picture(5), height=64,
+        width=128, num_inference_steps=3, guidance_scale=guidance_scale, generator=torch.Generator().manual_seed(0),
+        output_type="latent",
+    ).images  # fmt: skip
+    ours = controlled_latents(controlled, inject_steps=0, guidance_scale=guidance_scale)
+    torch.testing.assert_close(ours, reference, atol=0, rtol=0)
+
+
+def test_control_scale_zero_is_no_controlnet(pipe, controlled):
+    plain = latents(pipe, guidance_scale=1.0)
+    torch.testing.assert_close(
+        controlled_latents(controlled, controlnet_conditioning_scale=0.0, guidance_scale=1.0),
+        plain,
+        atol=0,
+        rtol=0,
+    )
+    assert (controlled_latents(controlled, guidance_scale=1.0) - plain).abs().max() > 1e-3
+
+
+def test_isolation_holds_with_an_sd3_controlnet_attached(controlled):
+    from regional.testing import token_grid
+
+    every = {"base_ratio": 0.0, "inject_steps": 3, "double_inject_interval": 1, "guidance_scale": 1.0}
+    changed = Layout.model_validate({**LAYOUT.model_dump(), "regions": [
+        LAYOUT.regions[0].model_dump(), {**LAYOUT.regions[1].model_dump(), "prompt": "a green star on grass"}]})  # fmt: skip
+    a = token_grid(controlled_latents(controlled, **every), 128, 64)
+    b = token_grid(controlled_latents(controlled, changed, **every), 128, 64)
+    torch.testing.assert_close(a[:, :, :4], b[:, :, :4], atol=1e-6, rtol=1e-6)
+    assert (a[:, :, 4:] - b[:, :, 4:]).abs().max() > 1e-4  # small: the tiny ControlNet's residuals dominate
+
+
+def test_the_cli_runs_an_sd3_controlnet(tmp_path):
+    from regional.testing import tiny_sd3_controlnet
+
+    tiny_sd3_controlnet(seed=1).save_pretrained(tmp_path / "controlnet")
+    (tmp_path / "layout.json").write_text(json.dumps(LAYOUT.model_dump(mode="json", exclude_none=True)))
+    picture(5).save(tmp_path / "edges.png")
+    args = ["generate", "--layout", str(tmp_path / "layout.json"), "--model", "tiny-sd3", "--steps", "2"]
+    args += ["--controlnet", str(tmp_path / "controlnet"), "--control-image", str(tmp_path / "edges.png")]
+    assert main([*args, "-o", str(tmp_path / "o.png")]) == 0
+    assert Image.open(tmp_path / "o.png").size == (128, 64)
+    assert (
+        main([*args, "--control-mode", "1", "-o", str(tmp_path / "x.png")]) == 2
+    )  # SD3 ControlNets have none

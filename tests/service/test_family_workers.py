@@ -1,9 +1,10 @@
 """A worker serving each other family's tiny model (Chroma, SD3.5, a FLUX.1 Control model) through a real
-server, real Redis and a real worker: jobs run, record the model and its family, and a Control model takes a
-job's control image without a ControlNet."""
+server, real Redis and a real worker: jobs run, record the model and its family; a Control model takes a job's
+control image without a ControlNet, SD3.5 a catalogue SD3 ControlNet."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -19,7 +20,15 @@ FAMILIES = {"tiny-chroma": "chroma", "tiny-sd3": "sd3", "tiny-control": "flux"}
 def service(
     request, service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Service]:
-    env = {**service_env, "REGIONAL_MODEL": request.param}
+    from regional.testing import tiny_sd3_controlnet
+
+    models = tmp_path_factory.mktemp("catalogue")
+    tiny_sd3_controlnet(seed=1).save_pretrained(models / "sd3-canny")
+    env = {
+        **service_env,
+        "REGIONAL_MODEL": request.param,
+        "REGIONAL_CONTROLNETS": json.dumps({"sd3-canny": str(models / "sd3-canny")}),
+    }
     running = Service(env, tmp_path_factory.mktemp("logs"))
     try:
         name = f"{env['REGIONAL_NAMESPACE']}-{request.param}"
@@ -45,7 +54,10 @@ EDGES = Image.linear_gradient("L").resize((128, 128)).convert("RGB")
 
 def test_a_layout_job_runs_and_records_its_family(service):
     model = service.env["REGIONAL_MODEL"]
-    controls = {"controls": [{"image": inline(EDGES)}]} if model == "tiny-control" else {}
+    controls = {  # what each worker takes beside a layout: a Control model's image, an SD3 ControlNet
+        "tiny-control": {"controls": [{"image": inline(EDGES)}]},
+        "tiny-sd3": {"controls": [{"controlnet": "sd3-canny", "image": inline(EDGES), "scale": 0.7}]},
+    }.get(model, {})
     job = run(service, layout_body(**controls))
     assert job["status"] == "succeeded", job["error"]
     assert (job["parameters"]["model"], job["parameters"]["family"]) == (model, FAMILIES[model])

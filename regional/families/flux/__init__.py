@@ -78,6 +78,7 @@ FAMILY = Family(
         ("RegionalFluxControlPipeline", "img2img", False): "RegionalFluxControlImg2ImgPipeline",
     },
     control_models=frozenset({"RegionalFluxControlPipeline"}),
+    controlnet_class="FluxControlNetModel",
     real_size=("FluxTransformer2DModel", FLUX_DEV_TRANSFORMER, "FLUX.1-dev"),
 )
 

@@ -50,7 +50,7 @@ class RegionalFluxAttnProcessor(RegionalAttnProcessor, FluxAttnProcessor):
         image_rotary_emb: torch.Tensor | None = None,
         regional_state: RegionalAttentionState | None = None,
     ):
-        regional_state = self.bound_state if regional_state is None else regional_state
+        regional_state = self.state(regional_state)
         if regional_state is None:
             return super().__call__(
                 attn, hidden_states, encoder_hidden_states, attention_mask, image_rotary_emb

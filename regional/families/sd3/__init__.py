@@ -44,6 +44,7 @@ FAMILY = Family(
         "RegionalStableDiffusion3Pipeline",
         "RegionalStableDiffusion3Img2ImgPipeline",
         "RegionalStableDiffusion3InpaintPipeline",
+        "RegionalStableDiffusion3ControlNetPipeline",
     ),
     aliases={
         "sd3.5": "stabilityai/stable-diffusion-3.5-large",
@@ -53,7 +54,9 @@ FAMILY = Family(
     variants={
         ("RegionalStableDiffusion3Pipeline", "img2img", False): "RegionalStableDiffusion3Img2ImgPipeline",
         ("RegionalStableDiffusion3Pipeline", "inpaint", False): "RegionalStableDiffusion3InpaintPipeline",
+        ("RegionalStableDiffusion3Pipeline", "text", True): "RegionalStableDiffusion3ControlNetPipeline",
     },
+    controlnet_class="SD3ControlNetModel",
     real_size=("SD3Transformer2DModel", SD35_LARGE_TRANSFORMER, "SD3.5 Large"),
 )
 

@@ -20,8 +20,11 @@ image weights apart, like FLUX.1's double-stream blocks; there are no single-str
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import torch
 from diffusers import (
+    StableDiffusion3ControlNetPipeline,
     StableDiffusion3Img2ImgPipeline,
     StableDiffusion3InpaintPipeline,
     StableDiffusion3Pipeline,
@@ -33,9 +36,11 @@ from diffusers.pipelines.stable_diffusion_3.pipeline_output import StableDiffusi
 from regional.attention import (
     RegionalAttentionState,
     RegionalAttnProcessor,
+    bound_regional_state,
     regional_image_attention,
     regional_joint_attention,
 )
+from regional.controls import ControlNetInputs
 from regional.image_to_image import KnownAreaBlend, RegionalImg2ImgMixin, RegionalInpaintMixin
 from regional.pipeline import Denoising, PromptEmbeds, RegionalPipelineMixin
 
@@ -54,6 +59,7 @@ class RegionalJointAttnProcessor(RegionalAttnProcessor, JointAttnProcessor2_0):
         attention_mask: torch.Tensor | None = None,
         regional_state: RegionalAttentionState | None = None,
     ):
+        regional_state = self.state(regional_state)
         if regional_state is None:
             return super().__call__(attn, hidden_states, encoder_hidden_states, attention_mask)
 
@@ -235,3 +241,120 @@ class RegionalStableDiffusion3InpaintPipeline(
         )
         blend = KnownAreaBlend(self.scheduler, timesteps, image_latents, noise, mask)
         return Denoising(latents, None, timesteps, begin, after_step=blend)
+
+
+@dataclass(frozen=True)
+class SD3ControlNetResiduals:
+    """The SD3 ControlNet passes of one step, summed, for the transformer's ``block_controlnet_hidden_states``.
+
+    As StableDiffusion3ControlNetPipeline runs them: on the pass's latents (the ``[negative | positive]`` batch
+    in plain CFG steps), with zero pooled projections for ControlNets trained so (InstantX), and the text only
+    for ControlNets that read it (SD3.5's official ones do not). In injected steps the ControlNet gets the
+    transformer's regional attention, bound to its processors (its forward drops attention kwargs): the joint
+    path for ControlNets with text, M's image-to-image block for text-free ones, so isolation holds.
+    """
+
+    inputs: ControlNetInputs
+    conditions: list[torch.Tensor]
+    """Per control image, its latents: for one image (batch) and, with CFG, for the doubled batch."""
+    guided_conditions: list[torch.Tensor] | None
+    keeps: list[list[float]]
+    joint_attention_kwargs: dict
+
+    def __call__(
+        self, step: int, t: torch.Tensor, latents: torch.Tensor, text: dict, attention_kwargs: dict
+    ) -> dict:
+        guided = self.guided_conditions is not None and latents.shape[0] == self.guided_conditions[0].shape[0]
+        conditions = self.guided_conditions if guided else self.conditions
+        total = None
+        for net, condition, scale, keep in zip(
+            self.inputs.nets, conditions, self.inputs.scales, self.keeps[step], strict=True
+        ):
+            pooled = text["pooled_projections"]
+            if net.config.force_zeros_for_pooled_projection:
+                pooled = torch.zeros_like(pooled)
+            with bound_regional_state(net, attention_kwargs.get("regional_state")):
+                samples = net(
+                    hidden_states=latents,
+                    timestep=t.expand(latents.shape[0]),
+                    encoder_hidden_states=text["encoder_hidden_states"]
+                    if net.context_embedder is not None
+                    else None,
+                    pooled_projections=pooled,
+                    joint_attention_kwargs=self.joint_attention_kwargs,
+                    controlnet_cond=condition,
+                    conditioning_scale=scale * keep,
+                    return_dict=False,
+                )[0]
+            total = samples if total is None else [a + b for a, b in zip(total, samples, strict=True)]
+        return {"block_controlnet_hidden_states": total}
+
+
+class RegionalSD3ControlNetMixin:
+    """SD3 ControlNets in front of SD3's regional pipeline on StableDiffusion3ControlNetPipeline."""
+
+    _control_inputs: ControlNetInputs | None = None
+
+    def __call__(
+        self,
+        layout,
+        control_image,
+        control_mode=None,
+        controlnet_conditioning_scale=1.0,
+        control_guidance_start=0.0,
+        control_guidance_end=1.0,
+        **kwargs,
+    ):
+        """Generate after ``layout``, following ``control_image`` (a list, one per ControlNet, for several);
+        ``controlnet_conditioning_scale`` and ``control_guidance_start`` / ``end`` as for FLUX.1's
+        ControlNets; SD3 ControlNets have no ``control_mode`` (given one, it is refused). Other arguments as in
+        ``RegionalStableDiffusion3Pipeline``."""
+        self._control_inputs = ControlNetInputs.of(
+            self.controlnet, control_image, control_mode, controlnet_conditioning_scale, control_guidance_start,
+            control_guidance_end,
+        )  # fmt: skip
+        try:
+            return super().__call__(layout, **kwargs)
+        finally:
+            self._control_inputs = None
+
+    def prepare_denoising(self, steps, batch, height, width, dtype, device, generator, latents, sigmas):
+        inputs = self._control_inputs
+        for net in set(inputs.nets):
+            self.install_regional_processors(net)
+        guided = self._guidance_scale > 1
+        conditions, guided_conditions = [], []
+        for net, image in zip(inputs.nets, inputs.images, strict=True):
+            shift = 0 if net.config.force_zeros_for_pooled_projection else self.vae.config.shift_factor
+            pixels = self.prepare_image(
+                image=image, width=width, height=height, batch_size=batch, num_images_per_prompt=batch,
+                device=device, dtype=self.transformer.dtype, do_classifier_free_guidance=guided,
+            )  # fmt: skip
+            # The stock pipeline samples the VAE with the global generator, over the doubled batch with CFG.
+            encoded = (self.vae.encode(pixels).latent_dist.sample() - shift) * self.vae.config.scaling_factor
+            guided_conditions.append(encoded)
+            conditions.append(encoded[-batch:])
+        denoising = super().prepare_denoising(
+            steps, batch, height, width, dtype, device, generator, latents, sigmas
+        )
+        count = len(denoising.timesteps)
+        spans = list(zip(inputs.starts, inputs.ends, strict=True))
+        keeps = [
+            [float(start <= i / count and (i + 1) / count <= end) for start, end in spans]
+            for i in range(count)
+        ]
+        residuals = SD3ControlNetResiduals(
+            inputs=inputs,
+            conditions=conditions,
+            guided_conditions=guided_conditions if guided else None,
+            keeps=keeps,
+            joint_attention_kwargs=self._joint_attention_kwargs,
+        )
+        return replace(denoising, step_conditioning=residuals)
+
+
+class RegionalStableDiffusion3ControlNetPipeline(
+    RegionalSD3ControlNetMixin, SD3Hooks, StableDiffusion3ControlNetPipeline
+):
+    """StableDiffusion3ControlNetPipeline with a ``layout`` argument: ``pipe(layout=..., control_image=...)``;
+    ``from_pipe(regional_sd3_pipeline, controlnet=controlnet)`` (a list runs several)."""
