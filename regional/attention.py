@@ -32,7 +32,14 @@ import torch
 import torch.nn.functional as F
 from diffusers.models.attention_dispatch import dispatch_attention_fn
 
-from regional.masks import AttentionGroups, attention_groups, joint_attention_mask, token_region_bits
+from regional.masks import (
+    AttentionGroups,
+    MaskVariant,
+    attention_groups,
+    joint_attention_mask,
+    token_region_bits,
+    variant_attention_mask,
+)
 
 BlockType = Literal["double", "single", "image"]
 """Joint attention in double-stream blocks, over the whole sequence in single-stream blocks, and the extra
@@ -44,7 +51,7 @@ class DenseMaskedAttention:
 
     def __init__(self, mask: torch.Tensor, text_len: int):
         self.mask = mask
-        """M, shape (T + HW, T + HW), bool."""
+        """M, shape (T + HW, T + HW): bool ("may attend"), or a float bias added to the logits (soft variants)."""
         self.text_len = text_len
 
     def __call__(self, query, key, value, text_only: bool = False) -> torch.Tensor:
@@ -122,13 +129,23 @@ RegionalPathAttention = DenseMaskedAttention | GroupedAttention
 
 
 def build_region_attention(
-    membership: torch.Tensor, text_lengths: list[int], device: torch.device | str, kind: str = "grouped"
+    membership: torch.Tensor,
+    text_lengths: list[int],
+    device: torch.device | str,
+    kind: str = "grouped",
+    variant: MaskVariant | None = None,
+    grid_width: int | None = None,
 ) -> RegionalPathAttention:
     """The regional path's attention for one request, built once and reused by every step and block.
 
-    kind: "grouped" (default, exact and cheap) or "dense" (boolean mask, the reference).
+    kind: "grouped" (default, exact and cheap) or "dense" (boolean mask, the reference). A ``variant`` of the
+    mask other than the paper's (``regional.masks.MaskVariant``: blocks off, soft, feathered) runs dense, its
+    mask built on a grid ``grid_width`` tokens wide.
     """
     text_len = sum(text_lengths)
+    if variant is not None and not variant.is_paper:
+        mask = variant_attention_mask(membership, text_lengths, variant, grid_width)
+        return DenseMaskedAttention(mask.to(device), text_len)
     if kind == "dense":
         return DenseMaskedAttention(joint_attention_mask(membership, text_lengths).to(device), text_len)
     if kind == "grouped":

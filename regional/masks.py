@@ -77,6 +77,69 @@ def joint_attention_mask(membership: torch.Tensor, text_lengths: Sequence[int]) 
 
 
 @dataclass(frozen=True)
+class MaskVariant:
+    """Which of M's four blocks restrict attention, and how hard: the mask ablation (the default is the
+    paper's hard mask). A block turned off lets its rows attend to every token of its columns' kind."""
+
+    image_to_image: bool = True
+    """M_i2i (eq. 5): an image token attends to the image tokens of its regions only."""
+    image_to_text: bool = True
+    """M_i2t (eq. 3): an image token attends to its regions' prompts only."""
+    text_to_image: bool = True
+    """M_t2i: a prompt's tokens attend to its region's image tokens only."""
+    text_to_text: bool = True
+    """M_t2t (eq. 4): a prompt's tokens attend to that prompt only."""
+    bias: float | None = None
+    """None: blocked pairs are excluded (-inf, the paper). b > 0: a soft mask, -b added to their logits."""
+    feather: int = 0
+    """With ``bias``: image tokens within this many tokens of a region (Chebyshev distance) count as half
+    inside it, so their blocked pairs with it get -b/2: a softer border."""
+
+    def __post_init__(self) -> None:
+        if self.bias is not None and self.bias <= 0:
+            raise ValueError(f"region_mask bias must be > 0 (or None for the hard mask), got {self.bias}")
+        if self.feather < 0 or (self.feather and self.bias is None):
+            raise ValueError("region_mask feather must be >= 0, and needs a bias (a soft mask)")
+
+    @property
+    def is_paper(self) -> bool:
+        return self == MaskVariant()
+
+
+def dilate_membership(membership: torch.Tensor, grid_width: int, radius: int) -> torch.Tensor:
+    """Each region's tokens grown by ``radius`` tokens in every direction (a square neighbourhood)."""
+    regions, tokens = membership.shape
+    grid = membership.reshape(regions, 1, tokens // grid_width, grid_width).float()
+    grown = torch.nn.functional.max_pool2d(grid, 2 * radius + 1, stride=1, padding=radius)
+    return grown.reshape(regions, tokens) > 0
+
+
+def variant_attention_mask(
+    membership: torch.Tensor, text_lengths: Sequence[int], variant: MaskVariant, grid_width: int
+) -> torch.Tensor:
+    """M for ``variant``, dense, order [texts | image]: bool ("may attend") for hard masks, else the float
+    bias to add to the attention logits (0 where M allows)."""
+    text_len = sum(text_lengths)
+    allowed = joint_attention_mask(membership, text_lengths).clone()
+    blocks = {
+        "image_to_image": (slice(text_len, None), slice(text_len, None)),
+        "image_to_text": (slice(text_len, None), slice(None, text_len)),
+        "text_to_image": (slice(None, text_len), slice(text_len, None)),
+        "text_to_text": (slice(None, text_len), slice(None, text_len)),
+    }
+    for name, (rows, columns) in blocks.items():
+        if not getattr(variant, name):
+            allowed[rows, columns] = True
+    if variant.bias is None:
+        return allowed
+    bias = (~allowed).float() * -variant.bias
+    if variant.feather:
+        near = joint_attention_mask(dilate_membership(membership, grid_width, variant.feather), text_lengths)
+        bias[near & ~allowed] = -variant.bias / 2
+    return bias
+
+
+@dataclass(frozen=True)
 class AttentionGroups:
     """M as a few dense blocks: tokens with the same region bits attend to the same keys.
 

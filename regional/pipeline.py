@@ -31,7 +31,7 @@ from regional.attention import (
 )
 from regional.defaults import SamplingDefaults, default_token_margin, defaults_for
 from regional.layout import Layout
-from regional.masks import layout_regions
+from regional.masks import MaskVariant, layout_regions
 from regional.raster import TOKEN_PX
 
 logger = logging.getLogger(__name__)
@@ -63,14 +63,17 @@ def regional_attention_state(
     double_blocks: frozenset[int],
     single_blocks: frozenset[int],
     device,
+    region_mask: MaskVariant | None = None,
+    grid_width: int | None = None,
 ) -> RegionalAttentionState:
     """The processors' state for regions of ``membership`` (regions x image tokens, ``layout_regions``) whose
-    prompts carry ``lengths`` tokens after ``base_text_len`` base tokens."""
+    prompts carry ``lengths`` tokens after ``base_text_len`` base tokens; ``region_mask`` a variant of M on a
+    grid ``grid_width`` tokens wide."""
     return RegionalAttentionState(
         base_text_len=base_text_len,
         region_text_len=sum(lengths),
         region_attention=build_region_attention(
-            torch.from_numpy(membership), lengths, device, region_attention
+            torch.from_numpy(membership), lengths, device, region_attention, region_mask, grid_width
         ),
         base_ratio=base_ratio,
         double_blocks=double_blocks,
@@ -249,6 +252,7 @@ class RegionalPipelineMixin:
         base_ratio: float,
         double_blocks: frozenset[int],
         single_blocks: frozenset[int],
+        region_mask: MaskVariant | None = None,
     ) -> tuple[PromptEmbeds, RegionalAttentionState]:
         """``[base prompt | regional prompts]`` and the processors' state: built once per request, shared by
         every step and block."""
@@ -259,7 +263,7 @@ class RegionalPipelineMixin:
         )
         state = regional_attention_state(
             membership, lengths, base.embeds.shape[1], region_attention, base_ratio, double_blocks, single_blocks,
-            device,
+            device, region_mask, layout.width // TOKEN_PX,
         )  # fmt: skip
         return base.followed_by(region_embeds), state
 
@@ -407,6 +411,7 @@ class RegionalPipelineMixin:
         true_cfg_scale: float = 1.0,
         region_token_margin: int | Literal["auto"] | None = "auto",
         region_attention: str = "grouped",
+        region_mask: MaskVariant | dict | None = None,
         max_sequence_length: int | None = None,
         sigmas: list[float] | None = None,
         output_type: str = "pil",
@@ -433,6 +438,9 @@ class RegionalPipelineMixin:
                 ``max_sequence_length`` like the authors' code for FLUX.1 (slower, closer to their outputs).
             region_attention: "grouped" (default: one attention per group of tokens sharing regions, no
                 L x L mask) or "dense" (SDPA with the boolean mask; the reference). Both are exact.
+            region_mask: a variant of the mask M (``regional.masks.MaskVariant``, or its fields as a dict):
+                blocks of M turned off, or a soft mask (a finite logit bias, optionally feathered at region
+                borders) instead of the paper's hard one; runs on the dense path. None: the paper's mask.
             Other arguments as in the stock pipeline. ``output_type="latent"`` returns packed latents
             (batch, image tokens, channels).
         """
@@ -443,6 +451,8 @@ class RegionalPipelineMixin:
         guidance_scale = defaults.guidance_scale if guidance_scale is None else guidance_scale
         base_ratio = defaults.base_ratio if base_ratio is None else base_ratio
         inject_steps = min(defaults.inject_steps, steps) if inject_steps is None else inject_steps
+        if isinstance(region_mask, dict):
+            region_mask = MaskVariant(**region_mask)
         if region_token_margin == "auto":
             region_token_margin = default_token_margin(self.family)
         # A tokenizer trained for shorter prompts (the toy model's) declares its own limit.
@@ -491,6 +501,7 @@ class RegionalPipelineMixin:
                 base_ratio,
                 double_blocks,
                 single_blocks,
+                region_mask,
             )
 
         # 4-5. Prepare latent variables and timesteps, then the transformer's text inputs

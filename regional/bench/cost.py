@@ -291,7 +291,7 @@ def rpg_generate(pipe, layout, steps: int, inject_steps: int, base_ratio: float,
         device,
         generator,
     )
-    timesteps = pipe.prepare_timesteps(steps, latents.shape[1], device)
+    timesteps = pipe.prepare_timesteps(steps, layout.height, layout.width, device)
     guidance = torch.full([1], 3.5, device=device) if pipe.transformer.config.guidance_embeds else None
 
     def predict(embeds, t):

@@ -51,6 +51,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-sequence-length", type=int, default=48, help="T5 tokens (the toy model's 48)")
     parser.add_argument("--no-sweep", action="store_true", help="skip the base-ratio / steps / blocks sweep")
     parser.add_argument(
+        "--ablation",
+        action="store_true",
+        help="instead: the mask ablation (M's blocks off, soft and feathered masks), --scenes x --seeds each",
+    )
+    parser.add_argument(
         "--threads",
         type=int,
         default=1,
@@ -73,6 +78,65 @@ def sweep_settings(quick: bool):
     ]
     guidance = [Settings(guidance_scale=g) for g in (1.0, 2.0, 5.0, 7.0)]  # 3.5 is the default (in the grid)
     return grid + intervals + [Settings(double_inject_interval=1, single_inject_interval=2)] + guidance
+
+
+def ablation_settings() -> list:
+    """The mask ablation (issue 20): the paper's hard M, each of its four blocks turned off, and soft masks
+    (a finite logit bias instead of -inf), one feathered at region borders; at the default schedule."""
+    from regional.masks import MaskVariant
+    from regional.toy.evaluate import Settings
+
+    variants = [
+        MaskVariant(),
+        MaskVariant(image_to_image=False),
+        MaskVariant(image_to_text=False),
+        MaskVariant(text_to_image=False),
+        MaskVariant(text_to_text=False),
+        MaskVariant(bias=8.0),
+        MaskVariant(bias=4.0),
+        MaskVariant(bias=2.0),
+        MaskVariant(bias=4.0, feather=1),
+    ]
+    return [Settings(region_mask=None if variant.is_paper else variant) for variant in variants]
+
+
+def ablation(pipe, sizes: dict, args) -> list[dict]:
+    """Each mask variant on ground-truth boxes, with captions without positions (only the layout places the
+    objects: alignment) and with them (shape quality against plain prompting), at 2 and 4 objects."""
+    from regional.toy.evaluate import Summary, bench_scenes, evaluate, ground_truth
+
+    scenes = {
+        (captions, count): bench_scenes(count, sizes["scenes"], captions)
+        for captions in ("unplaced", "world")
+        for count in (2, 4)
+    }
+    results = []
+    for settings in ablation_settings():
+        row = {"settings": settings.label()}
+        for captions in ("unplaced", "world"):
+            total = Summary()
+            for count in (2, 4):
+                summary = evaluate(
+                    pipe, scenes[captions, count], sizes["seeds"], ground_truth, settings, args.steps,
+                    args.max_sequence_length,
+                )  # fmt: skip
+                row[f"{captions} {count}"] = summary.as_dict()
+                total.merge(summary)
+            row[captions] = total.as_dict()
+        results.append(row)
+    return results
+
+
+def format_ablation(results: list[dict]) -> str:
+    head = (f"{'mask (gt boxes, 2+4 objects)':<34}{'unplaced scene %':>18}{'obj %':>7}{'world scene %':>16}"
+            f"{'obj %':>7}{'seam':>6}")  # fmt: skip
+    lines = [head, "-" * len(head)]
+    for r in results:
+        unplaced, world = r["unplaced"], r["world"]
+        seam = "-" if world["seam"] is None else f"{world['seam']:.1f}"
+        lines.append(f"{r['settings']:<34}{_scene_percent(unplaced):>18}{_percent(unplaced['object_accuracy']):>7}"
+                     f"{_scene_percent(world):>16}{_percent(world['object_accuracy']):>7}{seam:>6}")  # fmt: skip
+    return "\n".join(lines)
 
 
 def planner_method(width: int, height: int):
@@ -214,6 +278,16 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     pipe.set_progress_bar_config(disable=True)
+    if args.ablation:
+        results = ablation(pipe, sizes, args)
+        seconds = round(time.monotonic() - start, 1)
+        if args.json:
+            print(json.dumps({"model": args.model, "sizes": sizes, "ablation": results, "seconds": seconds}))
+        else:
+            print(f"model {args.model}, {sizes['scenes']} scenes x {sizes['seeds']} seeds per object "
+                  f"count and caption style, {seconds} s")  # fmt: skip
+            print(format_ablation(results))
+        return 0
     rows = main_table(pipe, sizes, args)
     results = [] if args.no_sweep else sweep(pipe, sizes, args)
     args.out.mkdir(parents=True, exist_ok=True)

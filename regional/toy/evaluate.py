@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from regional.layout import Layout
+from regional.masks import MaskVariant
 from regional.toy.components import MAX_SEQUENCE_LENGTH
 from regional.toy.score import SceneScore, score_scene
 from regional.toy.world import SLOTS, Scene, SceneObject, make_scene, reorder_caption, unplace_caption
@@ -50,9 +51,18 @@ class Settings:
     inject_steps: int | None = None
     double_inject_interval: int | None = None
     single_inject_interval: int | None = None
+    region_mask: MaskVariant | None = None
+    """A variant of the mask M (the ablation); None: the paper's."""
 
     def label(self) -> str:
-        parts = [f"{key}={value}" for key, value in asdict(self).items() if value is not None]
+        parts = [
+            f"{key}={value}"
+            for key, value in asdict(self).items()
+            if value is not None and key != "region_mask"
+        ]
+        if self.region_mask is not None:
+            changed = {k: v for k, v in asdict(self.region_mask).items() if v != getattr(MaskVariant(), k)}
+            parts.append("mask(" + ", ".join(f"{k}={v}" for k, v in changed.items()) + ")")
         return ", ".join(parts) or "defaults"
 
 
