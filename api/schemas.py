@@ -53,7 +53,8 @@ class ImageRef(BaseModel):
 
 
 class ControlSpec(BaseModel):
-    """A control image and the ControlNet that follows it (FLUX.1)."""
+    """A control image and the ControlNet that follows it (the served model's family: FLUX.1 or SD3.5), or a
+    Control model's own control image."""
 
     model_config = ConfigDict(extra="forbid")
 

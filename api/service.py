@@ -133,44 +133,43 @@ class GenerationService:
 
     def canvas(self, body: GenerationCreate, init_image: dict[str, Any] | None) -> tuple[int, int]:
         """The job's canvas: the layout's, the body's, or for a prompt job with an init image and no size, the
-        image's shape within the default canvas's longer side (sides multiples of 16 px)."""
+        image's shape scaled to the default canvas's longer side (sides multiples of 16 px)."""
         s = self.settings
         if body.layout is not None:
             return body.layout.width, body.layout.height
         if body.width or body.height or init_image is None:
             return body.width or s.default_width, body.height or s.default_height
         w, h = init_image["width"], init_image["height"]
-        scale = min(1.0, max(s.default_width, s.default_height) / max(w, h))
+        scale = max(s.default_width, s.default_height) / max(w, h)
         return max(TOKEN_PX, round(w * scale / TOKEN_PX) * TOKEN_PX), max(
             TOKEN_PX, round(h * scale / TOKEN_PX) * TOKEN_PX
         )
 
-    def resolve_images(self, owner: str, body: GenerationCreate) -> dict[str, Any]:
+    def resolve_images(self, owner: str, body: GenerationCreate) -> tuple[dict[str, Any], tuple[int, int]]:
         """The body's images, checked and stored (``api.uploads.resolve_image``), as the job's parameters
-        ``init_image``, ``mask_image`` and ``controls`` (each image by sha256 and size)."""
+        ``init_image``, ``mask_image`` and ``controls`` (each image by sha256 and size), and the job's canvas
+        (``canvas``): every image must have its shape within 2%, and a mask its init image's size."""
         s = self.settings
-        canvas = (body.layout.width, body.layout.height) if body.layout else None
-        if canvas is None and (body.width or body.height):
-            canvas = (body.width or s.default_width, body.height or s.default_height)
 
         def resolve(ref, field: str) -> dict[str, Any]:
-            image = resolve_image(
-                self.uploads, owner, ref.model_dump(exclude_none=True), field, s.max_image_pixels, MAX_SIDE
-            )
-            if (
-                canvas is not None
-                and abs(image.width * canvas[1] - image.height * canvas[0]) > 0.02 * image.height * canvas[0]
-            ):
+            ref = ref.model_dump(exclude_none=True)
+            return resolve_image(self.uploads, owner, ref, field, s.max_image_pixels, MAX_SIDE).to_json()
+
+        def check_shape(image: dict[str, Any], field: str) -> None:
+            w, h = image["width"], image["height"]
+            if abs(w * canvas[1] - h * canvas[0]) > 0.02 * h * canvas[0]:
                 raise FieldError(
                     field,
-                    f"the image is {image.width}x{image.height} and the canvas {canvas[0]}x{canvas[1]}: their aspect "
-                    "ratios differ by more than 2%; crop the image or set the canvas to its shape",
+                    f"the image is {w}x{h} and the canvas {canvas[0]}x{canvas[1]}: their aspect ratios differ by "
+                    "more than 2%; crop the image or set the canvas to its shape",
                 )
-            return image.to_json()
 
         images: dict[str, Any] = {}
         if body.init_image is not None:
             images["init_image"] = resolve(body.init_image, "init_image")
+        canvas = self.canvas(body, images.get("init_image"))
+        if body.init_image is not None:
+            check_shape(images["init_image"], "init_image")
         if body.mask_image is not None:
             images["mask_image"] = mask = resolve(body.mask_image, "mask_image")
             init = images["init_image"]
@@ -180,15 +179,15 @@ class GenerationService:
                     f"the mask is {mask['width']}x{mask['height']}, the init image {init['width']}x{init['height']}:"
                     " they must match",
                 )
-        if body.controls:
-            images["controls"] = [
-                {
-                    **control.model_dump(exclude={"image"}),
-                    "image": resolve(control.image, f"controls[{index}].image"),
-                }
-                for index, control in enumerate(body.controls)
-            ]
-        return images
+        controls = []
+        for index, control in enumerate(body.controls):
+            field = f"controls[{index}].image"
+            image = resolve(control.image, field)
+            check_shape(image, field)
+            controls.append({**control.model_dump(exclude={"image"}), "image": image})
+        if controls:
+            images["controls"] = controls
+        return images, canvas
 
     def submit(
         self,
@@ -206,7 +205,13 @@ class GenerationService:
         generation_id = "gen_" + uuid.uuid4().hex
         stage = PLAN if body.layout is None else GENERATE
         seed = body.seed if body.seed is not None else secrets.randbelow(2**32)
-        images = self.resolve_images(owner, body)
+        if idempotency_key is not None and not 1 <= len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_CHARS:
+            raise ApiError(
+                400,
+                "bad_idempotency_key",
+                f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} characters",
+            )
+        images, (width, height) = self.resolve_images(owner, body)
         parameters = body.model_dump(
             exclude={
                 "prompt",
@@ -220,7 +225,6 @@ class GenerationService:
             }
         )
         parameters.update(images, seed=seed)
-        width, height = self.canvas(body, images.get("init_image"))
         fields: dict[str, Any] = {
             "request": {
                 "prompt": body.prompt,
@@ -238,12 +242,6 @@ class GenerationService:
             events = body.webhook_events or list(webhooks.DEFAULT_EVENTS)
             fields["webhook"] = {"url": body.webhook_url, "events": sorted(set(events), key=events.index)}
             fields["base_url"] = base_url
-        if idempotency_key is not None and not 1 <= len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_CHARS:
-            raise ApiError(
-                400,
-                "bad_idempotency_key",
-                f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} characters",
-            )
         idem = (idempotency_key, body_hash) if idempotency_key else None
         generation_id, created = self.store.create(generation_id, owner, fields, idem, max_active)
         if created:

@@ -141,6 +141,7 @@ class ApiSettings(ServiceSettings):
     max_image_pixels: int = Field(
         default=4096 * 4096,
         ge=256,
+        le=89_478_485,  # Pillow's own bomb limit, which stays in force beneath this one
         description="REGIONAL_MAX_IMAGE_PIXELS: most pixels (width x height) of an input image (an upload or an "
         "image in a job), read from its header before any pixel is decoded. Its size in bytes is bounded by "
         "REGIONAL_MAX_BODY_BYTES.",

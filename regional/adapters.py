@@ -59,7 +59,7 @@ class LoraSet:
                 f"{len(choices)} LoRAs requested; at most {self.max_loaded} can be loaded at once"
             )
         if not choices:
-            if self.loaded:
+            if self.loaded:  # a failed load removed its own half (below)
                 self.pipe.disable_lora()
             return
         for choice in choices:
@@ -69,9 +69,15 @@ class LoraSet:
             if choice.name in self.loaded:  # the catalogue now points elsewhere
                 self._delete(choice.name)
             self._evict(keep=set(names), room_for=1)
-            self.pipe.load_lora_weights(
-                choice.source, adapter_name=adapter_name(choice.name), **weight_file(choice.source)
-            )
+            try:
+                self.pipe.load_lora_weights(
+                    choice.source, adapter_name=adapter_name(choice.name), **weight_file(choice.source)
+                )
+            except Exception:  # a half-loaded adapter must not stay active, nor block the next try
+                if adapter_name(choice.name) in self.pipe.get_list_adapters().get("transformer", []):
+                    self.pipe.delete_adapters(adapter_name(choice.name))
+                self.pipe.disable_lora()
+                raise
             self.loaded[choice.name] = choice.source
         self.pipe.enable_lora()
         self.pipe.set_adapters(

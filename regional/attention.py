@@ -57,7 +57,7 @@ class DenseMaskedAttention:
     def __call__(self, query, key, value, text_only: bool = False) -> torch.Tensor:
         """Tensors (batch, seq, heads, head_dim) over [regional texts | image]; ``text_only`` returns the
         rows of the T text tokens only."""
-        rows = self.mask[: self.text_len] if text_only else self.mask
+        rows = _as_attention_mask(self.mask[: self.text_len] if text_only else self.mask, query)
         query = query[:, : self.text_len] if text_only else query
         out = F.scaled_dot_product_attention(
             query.transpose(1, 2), key.transpose(1, 2), value.transpose(1, 2), attn_mask=rows
@@ -66,11 +66,16 @@ class DenseMaskedAttention:
 
     def image_only(self, query, key, value) -> torch.Tensor:
         """Image-only attention (batch, HW, heads, head_dim) with M's image-to-image block."""
-        rows = self.mask[self.text_len :, self.text_len :]
+        rows = _as_attention_mask(self.mask[self.text_len :, self.text_len :], query)
         out = F.scaled_dot_product_attention(
             query.transpose(1, 2), key.transpose(1, 2), value.transpose(1, 2), attn_mask=rows
         )
         return out.transpose(1, 2)
+
+
+def _as_attention_mask(mask: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+    """A float bias in the query's dtype, as SDPA's CUDA kernels require (a boolean mask as it is)."""
+    return mask.to(query.dtype) if mask.is_floating_point() else mask
 
 
 class GroupedAttention:

@@ -67,6 +67,10 @@ class Conditioning:
                 raise ValueError(
                     f"{loaded} (a Control model) takes exactly one control image and no ControlNet"
                 )
+            if self.controls[0] != ControlInput(image=self.controls[0].image):
+                raise ValueError(
+                    f"{loaded} (a Control model) takes its control image alone: no mode, scale, start or end"
+                )
             controlnets = []
         elif any(net is None for net in controlnets):
             raise ValueError("each control image needs a ControlNet with this model")

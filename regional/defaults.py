@@ -1,7 +1,7 @@
 """Sampling defaults: their shape, resolved here for the pipelines, the worker and the API.
 
 Each family declares its own (``regional.families.<name>``: FLUX.1-dev and -schnell differ, Chroma and SD3.5
-run real classifier-free guidance); ``defaults_for`` and ``region_token_margin`` look them up. No torch here.
+run real classifier-free guidance); ``defaults_for`` and ``default_token_margin`` look them up. No torch here.
 """
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="ID_OR_PATH",
-        help="a FLUX.1 ControlNet (Hub id or folder); repeat for several, one --control-image each",
+        help="a ControlNet of the model's family, FLUX.1 or SD3.5 (Hub id or folder); repeat for several, one --control-image each",
     )
     parser.add_argument(
         "--control-image",

@@ -79,7 +79,7 @@ def sampling_defaults_of(model: str) -> SamplingDefaults | None:
     it: a local folder, or a Hub model in the local cache. None when the transformer config is not on this
     machine (or ``model`` is 'auto', which depends on the host)."""
     tiny = tiny_models()
-    if model in tiny:  # the tiny FLUX pipeline has a guidance embedding (dev-like)
+    if model in tiny:  # the tiny FLUX.1 models have a guidance embedding (dev-like)
         return defaults_for(tiny[model], SimpleNamespace(guidance_embeds=True))
     source = model_aliases().get(model, model)
     config = _model_file(source, "transformer/config.json")

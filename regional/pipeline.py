@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -452,6 +452,9 @@ class RegionalPipelineMixin:
         base_ratio = defaults.base_ratio if base_ratio is None else base_ratio
         inject_steps = min(defaults.inject_steps, steps) if inject_steps is None else inject_steps
         if isinstance(region_mask, dict):
+            unknown = set(region_mask) - {f.name for f in fields(MaskVariant)}
+            if unknown:
+                raise ValueError(f"region_mask has unknown fields {sorted(unknown)}")
             region_mask = MaskVariant(**region_mask)
         if region_token_margin == "auto":
             region_token_margin = default_token_margin(self.family)
@@ -569,6 +572,9 @@ class RegionalPipelineMixin:
                     if "prompt_embeds" in callback_outputs:
                         base = replace(base, embeds=callback_outputs.pop("prompt_embeds"))
                         plain_inputs = self.transformer_inputs(base, image_tokens, guidance_scale)
+                        if cfg_scale > 1 and self.batched_guidance:
+                            guided = negative.stacked_on(base)
+                            guided_inputs = self.transformer_inputs(guided, image_tokens, guidance_scale)
                 progress_bar.update()
         self._current_timestep = None
 
@@ -581,8 +587,9 @@ class RegionalPipelineMixin:
 
 
 def __getattr__(name: str):
-    if name in ("RegionalFluxPipeline", "RegionalChromaPipeline"):
-        from regional.families import regional_pipeline_class
+    from regional.families import exported_class
 
-        return regional_pipeline_class(name)
-    raise AttributeError(f"module 'regional.pipeline' has no attribute {name!r}")
+    found = exported_class(name)
+    if found is None:
+        raise AttributeError(f"module 'regional.pipeline' has no attribute {name!r}")
+    return found

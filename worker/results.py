@@ -58,11 +58,12 @@ class ResultStore:
 
     def put_input(self, data: bytes, content_type: str) -> str:
         """Store an input image as sent (checked by the API first); returns its sha256. The same bytes land
-        on the same path, so sending an image again stores nothing new."""
+        on the same path and are written once: a worker may be reading them."""
         sha256 = hashlib.sha256(data).hexdigest()
         path = self._path(sha256, "", folder="inputs")
-        self._makedirs(path)
-        self._write(path, data, content_type)
+        if not self.fs.exists(path):
+            self._makedirs(path)
+            self._write(path, data, content_type)
         return sha256
 
     def get_input(self, sha256: str) -> bytes:

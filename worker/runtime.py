@@ -160,7 +160,15 @@ class Sampler:
         def image(ref: dict | None, mode: str) -> Image.Image | None:
             if ref is None:
                 return None
-            return ImageOps.exif_transpose(Image.open(io.BytesIO(read_input(ref["sha256"])))).convert(mode)
+            if read_input is None:
+                raise BadInput("this job has input images and the worker was given no store to read them")
+            try:
+                data = read_input(ref["sha256"])
+            except FileNotFoundError:
+                raise BadInput(
+                    f"input image {ref['sha256'][:12]}... is no longer stored; send it again"
+                ) from None
+            return ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert(mode)
 
         def controlnet(name: str | None):
             if name is None:
@@ -209,11 +217,6 @@ class Sampler:
         import torch
 
         total = params["steps"]
-        try:
-            conditioning = self.conditioning(params, read_input)
-            pipe = conditioning.pipeline(self.pipe)
-        except ValueError as exc:
-            raise BadInput(str(exc)) from None
 
         def callback(pipe: Any, i: int, t: Any, kwargs: dict) -> dict:
             on_step(i + 1, total)
@@ -221,6 +224,8 @@ class Sampler:
 
         out_of_memory = False
         try:
+            conditioning = self.conditioning(params, read_input)  # loading adapters may run out of memory too
+            pipe = conditioning.pipeline(self.pipe)
             return pipe(
                 **conditioning.arguments(),
                 layout=layout,

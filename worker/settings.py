@@ -63,7 +63,7 @@ class ServiceSettings(BaseSettings):
     controlnets: dict[str, str] = Field(
         default_factory=dict,
         description="ControlNets jobs may name: a JSON object of names to Hub ids or local folders "
-        '(FLUX.1 ControlNets), e.g. {"union": "Shakker-Labs/FLUX.1-dev-ControlNet-Union-Pro"}.',
+        '(ControlNets of the served model family, FLUX.1 or SD3.5), e.g. {"union": "Shakker-Labs/FLUX.1-dev-ControlNet-Union-Pro"}.',
     )
     loras: dict[str, str] = Field(
         default_factory=dict,

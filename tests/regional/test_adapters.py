@@ -87,3 +87,14 @@ def test_model_cache_loads_once_and_drops_the_least_recently_used():
     assert list(cache.models) == ["a", "c"]
     cache.get("b")
     assert loads == ["a", "b", "c", "b"]
+
+
+def test_a_lora_that_fails_to_load_leaves_nothing_behind(lora_dirs, fresh_output, tmp_path):
+    pipe = tiny_flux_pipeline(seed=0)
+    loras = LoraSet(pipe, max_loaded=2)
+    with pytest.raises(Exception):  # noqa: B017 (whatever diffusers raises for a missing file)
+        loras.activate([LoraChoice("broken", str(tmp_path / "missing"))])
+    assert loras.loaded == {} and not any(pipe.get_list_adapters().values())
+    loras.activate([LoraChoice("style", lora_dirs["style"])])
+    loras.activate([])
+    torch.testing.assert_close(sample(pipe), fresh_output, atol=0, rtol=0)

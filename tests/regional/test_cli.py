@@ -154,3 +154,7 @@ def test_generate_with_a_control_model(tmp_path):
     assert main([*args, "--control-image", str(tmp_path / "depth.png"), "-o", str(tmp_path / "o.png")]) == 0
     assert Image.open(tmp_path / "o.png").size == (96, 64)
     assert main([*args, "-o", str(tmp_path / "x.png")]) == 2  # a Control model needs its control image
+    control = ["--control-image", str(tmp_path / "depth.png")]
+    assert (
+        main([*args, *control, "--control-scale", "0.5", "-o", str(tmp_path / "y.png")]) == 2
+    )  # it has none

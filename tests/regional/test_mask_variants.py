@@ -99,3 +99,20 @@ def test_opening_image_to_image_lets_a_prompt_reach_the_other_region(pipe):
         b = token_grid(latents(pipe, layout("a green star on grass"), region_mask=variant, **EVERY), W, H)
         left_change = (a[:, :, :4] - b[:, :, :4]).abs().max()
         assert (left_change < 1e-5) == isolated, (variant, left_change)
+
+
+def test_unknown_region_mask_fields_are_named(pipe):
+    with pytest.raises(ValueError, match=r"unknown fields \['strength'\]"):
+        latents(pipe, region_mask={"strength": 2.0})
+
+
+def test_a_soft_mask_takes_the_querys_dtype():
+    """SDPA's CUDA kernels need a float bias in the query's dtype (bf16 models)."""
+    from regional.attention import build_region_attention
+
+    attention = build_region_attention(
+        MEMBERSHIP, LENGTHS, "cpu", variant=MaskVariant(bias=4.0), grid_width=4
+    )
+    query = torch.randn(1, T + 8, 2, 8, dtype=torch.bfloat16)
+    assert attention(query, query, query).dtype == torch.bfloat16
+    assert attention.image_only(query[:, T:], query[:, T:], query[:, T:]).dtype == torch.bfloat16

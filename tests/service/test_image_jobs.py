@@ -133,9 +133,17 @@ def test_a_job_after_one_with_a_lora_equals_one_before_it(service):
 
 
 def test_a_prompt_job_with_an_init_image_takes_its_shape(service):
-    wide = Image.new("RGB", (256, 128), "orange")
-    job = finished(service, {"prompt": "a red fox on the left", "init_image": inline(wide), "steps": 2})
-    assert (job["layout"]["width"], job["layout"]["height"]) == (256, 128)
+    """Scaled to the default canvas's longer side (1024), small images too; every other image is checked
+    against that shape."""
+    wide = Image.new("RGB", (64, 32), "orange")
+    job = finished(service, {"prompt": "a red fox on the left", "init_image": inline(wide), "steps": 1})
+    assert (job["layout"]["width"], job["layout"]["height"]) == (1024, 512)
+    with service.client() as client:
+        response = client.post("/v1/generations", json={
+            "prompt": "a red fox on the left", "init_image": inline(wide),
+            "controls": [{"controlnet": "union", "image": inline(POSE), "mode": 1}],
+        })  # fmt: skip
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "controls[0].image"
 
 
 def test_a_control_image_without_a_controlnet_fails_the_job_on_a_plain_model(service):
