@@ -405,19 +405,17 @@ def test_rq_maintenance_and_the_reaper_never_retry_a_lost_job_twice(settings, re
     )
     start = threading.Barrier(2)
 
-    def clean_registries() -> None:
-        start.wait()
-        worker.clean_registries()
-
     def reap() -> None:
         start.wait()
         reap_if_due(redis, settings)
 
-    threads = [threading.Thread(target=clean_registries), threading.Thread(target=reap)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    # RQ's maintenance runs in the worker's main thread, as in a worker process: its cleanup runs the failure
+    # callback under RQ's SIGALRM death penalty, which works in the main thread only.
+    reaper = threading.Thread(target=reap)
+    reaper.start()
+    start.wait()
+    worker.clean_registries()
+    reaper.join(timeout=30)
     assert queue(redis, keys, GENERATE).job_ids.count(rq_job_id) == 1
     record = store.get(generation_id)
     assert record["status"] == QUEUED and record["last_error"]["code"] == "worker_lost", record
