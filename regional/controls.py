@@ -55,6 +55,15 @@ class ControlNetInputs:
     starts: list[float]
     ends: list[float]
 
+    def keeps(self, steps: int) -> list[list[float]]:
+        """Per step of ``steps``, per control image: 1 inside its [start, end] share of the steps, else 0 (the
+        stock pipelines' ``controlnet_keep``)."""
+        spans = list(zip(self.starts, self.ends, strict=True))
+        return [
+            [float(start <= i / steps and (i + 1) / steps <= end) for start, end in spans]
+            for i in range(steps)
+        ]
+
     @classmethod
     def of(cls, controlnet, image, mode, scale, start, end) -> ControlNetInputs:
         nets = _controlnets(controlnet)
@@ -226,17 +235,11 @@ class RegionalControlNetMixin:
         denoising = super().prepare_denoising(
             steps, batch, height, width, dtype, device, generator, latents, sigmas
         )
-        count = len(denoising.timesteps)
-        spans = list(zip(inputs.starts, inputs.ends, strict=True))
-        keeps = [
-            [float(start <= i / count and (i + 1) / count <= end) for start, end in spans]
-            for i in range(count)
-        ]
         residuals = ControlNetResiduals(
             inputs=inputs,
             conditions=conditions,
             modes=modes,
-            keeps=keeps,
+            keeps=inputs.keeps(len(denoising.timesteps)),
             image_ids=denoising.image_ids,
             guidance_scale=self._guidance_scale,
             joint_attention_kwargs=self._joint_attention_kwargs,

@@ -337,17 +337,11 @@ class RegionalSD3ControlNetMixin:
         denoising = super().prepare_denoising(
             steps, batch, height, width, dtype, device, generator, latents, sigmas
         )
-        count = len(denoising.timesteps)
-        spans = list(zip(inputs.starts, inputs.ends, strict=True))
-        keeps = [
-            [float(start <= i / count and (i + 1) / count <= end) for start, end in spans]
-            for i in range(count)
-        ]
         residuals = SD3ControlNetResiduals(
             inputs=inputs,
             conditions=conditions,
             guided_conditions=guided_conditions if guided else None,
-            keeps=keeps,
+            keeps=inputs.keeps(len(denoising.timesteps)),
             joint_attention_kwargs=self._joint_attention_kwargs,
         )
         return replace(denoising, step_conditioning=residuals)
