@@ -24,11 +24,14 @@ class SamplingDefaults:
     """T5 tokens of the base prompt; schnell was trained with 256."""
 
 
-def defaults_for(family: str, transformer_config) -> SamplingDefaults:
-    """The defaults of a checkpoint of ``family`` (see ``regional.families``) with this transformer config."""
+def defaults_for(family: str, transformer_config, pipeline_config=None) -> SamplingDefaults:
+    """The defaults of a checkpoint of ``family`` (see ``regional.families``) with this transformer config and
+    pipeline config (``model_index.json``; None: empty)."""
+    from types import SimpleNamespace
+
     from regional.families import family_named
 
-    return family_named(family).defaults(transformer_config)
+    return family_named(family).defaults(transformer_config, pipeline_config or SimpleNamespace())
 
 
 def default_token_margin(family: str) -> int:

@@ -79,17 +79,26 @@ def sampling_defaults_of(model: str) -> SamplingDefaults | None:
     it: a local folder, or a Hub model in the local cache. None when the transformer config is not on this
     machine (or ``model`` is 'auto', which depends on the host)."""
     tiny = tiny_models()
-    if model in tiny:  # the tiny FLUX.1 models have a guidance embedding (dev-like)
-        return defaults_for(tiny[model], SimpleNamespace(guidance_embeds=True))
+    if model in tiny:
+        transformer_config, pipeline_config = family_named(tiny[model]).tiny_configs.get(
+            model, ({"guidance_embeds": True}, {})
+        )
+        return defaults_for(
+            tiny[model], SimpleNamespace(**transformer_config), SimpleNamespace(**pipeline_config)
+        )
     source = model_aliases().get(model, model)
     config = _model_file(source, "transformer/config.json")
     if config is None:
         return None
     index = _model_file(source, "model_index.json")
-    family = family_of(json.loads(index.read_text())["_class_name"]) if index else "flux"
+    pipeline_config = json.loads(index.read_text()) if index else {"_class_name": "FluxPipeline"}
     # diffusers' FluxTransformer2DModel has no guidance embedding unless its config says so
     guidance_embeds = json.loads(config.read_text()).get("guidance_embeds", False)
-    return defaults_for(family, SimpleNamespace(guidance_embeds=guidance_embeds))
+    return defaults_for(
+        family_of(pipeline_config["_class_name"]),
+        SimpleNamespace(guidance_embeds=guidance_embeds),
+        SimpleNamespace(**pipeline_config),
+    )
 
 
 def pick_dtype(name: str, device: str) -> torch.dtype:

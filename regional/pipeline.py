@@ -92,6 +92,15 @@ class PromptEmbeds:
     mask: torch.Tensor | None = None
     """Shape (batch, T): the text tokens the transformer may attend to, in the stock pipeline's dtype
     (Chroma's T5 padding mask); None where the family attends to every token (FLUX.1)."""
+    positions: torch.Tensor | None = None
+    """Shape (T,): each token's position in its own prompt's encoding, for families whose text tokens have
+    rotary positions (FLUX.2): a regional prompt's tokens keep the positions the stock pipeline gives them
+    alone. None: 0 .. T-1."""
+
+    def text_positions(self) -> torch.Tensor:
+        if self.positions is not None:
+            return self.positions
+        return torch.arange(self.embeds.shape[1], device=self.embeds.device)
 
     def stacked_on(self, other: PromptEmbeds) -> PromptEmbeds:
         """``[self; other]`` along the batch: one batch for classifier-free guidance (``self`` negative)."""
@@ -105,15 +114,19 @@ class PromptEmbeds:
             mask=stack(self.mask, other.mask),
         )
 
-    def followed_by(self, region_embeds: torch.Tensor) -> PromptEmbeds:
-        """``[this prompt | regional prompts]``, from ``region_embeds`` of shape (1, R, dim). The mask marks the
-        regional tokens attendable; the regional path never reads it (it uses M, ``regional.attention``)."""
+    def followed_by(self, region_embeds: torch.Tensor, region_positions: torch.Tensor) -> PromptEmbeds:
+        """``[this prompt | regional prompts]``, from ``region_embeds`` of shape (1, R, dim) whose tokens have
+        ``region_positions`` (R,) in their own prompts. The mask marks the regional tokens attendable; the
+        regional path never reads it (it uses M, ``regional.attention``)."""
         batch = self.embeds.shape[0]
         region_embeds = region_embeds.to(self.embeds.dtype).expand(batch, -1, -1)
         mask = self.mask
         if mask is not None:
             mask = torch.cat([mask, mask.new_ones(batch, region_embeds.shape[1])], dim=1)
-        return replace(self, embeds=torch.cat([self.embeds, region_embeds], dim=1), mask=mask)
+        positions = torch.cat([self.text_positions(), region_positions.to(self.embeds.device)])
+        return replace(
+            self, embeds=torch.cat([self.embeds, region_embeds], dim=1), mask=mask, positions=positions
+        )
 
 
 @dataclass(frozen=True)
@@ -152,8 +165,9 @@ class RegionalPipelineMixin:
 
     family: str
     """The family's name in ``regional.families`` (its ``Family``: defaults, token margin, variants)."""
-    regional_processor: type[RegionalAttnProcessor]
-    """The attention processor installed on every attention module of ``regional_attention_blocks()``."""
+    regional_processor: Callable[[BlockType, int], RegionalAttnProcessor]
+    """The attention processor installed on every attention module of ``regional_attention_blocks()``: a
+    ``RegionalAttnProcessor`` class, or a function of (block type, index) where block types differ (FLUX.2)."""
     pipeline_output: type
     """The stock pipeline's output class."""
     batched_guidance: bool = False
@@ -215,32 +229,43 @@ class RegionalPipelineMixin:
     @property
     def sampling_defaults(self) -> SamplingDefaults:
         """Defaults for this checkpoint: its family's (``Family.defaults``), e.g. FLUX.1-dev's or -schnell's."""
-        return defaults_for(self.family, self.transformer.config)
+        return defaults_for(self.family, self.transformer.config, self.config)
+
+    def real_token_counts(self, prompts: list[str], max_sequence_length: int) -> list[int]:
+        """The tokens of each prompt as the stock pipeline tokenizes it, before padding (EOS included)."""
+        real = self.text_tokenizer(prompts, truncation=True, max_length=max_sequence_length).input_ids
+        return [len(ids) for ids in real]
 
     def regional_token_lengths(
         self, prompts: list[str], max_sequence_length: int, token_margin: int | None
     ) -> list[int]:
-        """Tokens kept per regional prompt: its real tokens (EOS included) plus ``token_margin``, or all
+        """Tokens kept per regional prompt: its real tokens plus ``token_margin``, or all
         ``max_sequence_length`` when ``token_margin`` is None."""
         if token_margin is None:
             return [max_sequence_length] * len(prompts)
-        real = self.text_tokenizer(prompts, truncation=True, max_length=max_sequence_length).input_ids
-        return [min(len(ids) + token_margin, max_sequence_length) for ids in real]
+        real = self.real_token_counts(prompts, max_sequence_length)
+        return [min(count + token_margin, max_sequence_length) for count in real]
 
     def encode_regional_prompts(
         self, prompts: list[str], max_sequence_length: int, token_margin: int | None, device: torch.device
-    ) -> tuple[torch.Tensor, list[int]]:
+    ) -> tuple[torch.Tensor, list[int], torch.Tensor]:
         """Text embeddings of the regional prompts, concatenated along the sequence.
 
         Each prompt is encoded exactly as the stock pipeline encodes a prompt (padded to
         ``max_sequence_length``, so its embeddings match what the model saw in training), then cut to its real
-        tokens plus ``token_margin`` padding tokens; ``token_margin=None`` keeps all ``max_sequence_length``
-        tokens (the authors' choice for FLUX.1). Returns (embeddings of shape (1, sum(lengths), dim), lengths).
+        tokens plus ``token_margin`` padding tokens (at the end, or at the start with a left-padding tokenizer);
+        ``token_margin=None`` keeps all ``max_sequence_length`` tokens (the authors' choice for FLUX.1).
+        Returns (embeddings of shape (1, sum(lengths), dim), lengths, the kept tokens' positions in their
+        prompt's padded encoding, shape (sum(lengths),)).
         """
         embeds = self.regional_text_embeds(prompts, max_sequence_length, device)
         lengths = self.regional_token_lengths(prompts, max_sequence_length, token_margin)
-        pieces = [embeds[i, :length] for i, length in enumerate(lengths)]
-        return torch.cat(pieces, dim=0).unsqueeze(0), lengths
+        padded = embeds.shape[1]
+        left = getattr(self.text_tokenizer, "padding_side", "right") == "left"
+        kept = [range(padded - length, padded) if left else range(length) for length in lengths]
+        pieces = [embeds[i, kept_i.start : kept_i.stop] for i, kept_i in enumerate(kept)]
+        positions = torch.tensor([p for kept_i in kept for p in kept_i], device=device)
+        return torch.cat(pieces, dim=0).unsqueeze(0), lengths, positions
 
     def prepare_regional_state(
         self,
@@ -258,14 +283,14 @@ class RegionalPipelineMixin:
         every step and block."""
         device = base.embeds.device
         prompts, membership = layout_regions(layout)
-        region_embeds, lengths = self.encode_regional_prompts(
+        region_embeds, lengths, positions = self.encode_regional_prompts(
             prompts, max_sequence_length, token_margin, device
         )
         state = regional_attention_state(
             membership, lengths, base.embeds.shape[1], region_attention, base_ratio, double_blocks, single_blocks,
             device, region_mask, layout.width // TOKEN_PX,
         )  # fmt: skip
-        return base.followed_by(region_embeds), state
+        return base.followed_by(region_embeds, positions), state
 
     def block_schedule(
         self,
@@ -322,19 +347,22 @@ class RegionalPipelineMixin:
     def prepare_timesteps(self, steps: int, height: int, width: int, device, sigmas=None) -> torch.Tensor:
         """The scheduler's timesteps for ``steps`` steps at this canvas, with FLUX's resolution-dependent shift
         (the stock FLUX.1 and Chroma pipelines' schedule)."""
-        image_seq_len = (height // TOKEN_PX) * (width // TOKEN_PX)
         sigmas = np.linspace(1.0, 1 / steps, steps) if sigmas is None else sigmas
         if getattr(self.scheduler.config, "use_flow_sigmas", False):
             sigmas = None
-        mu = calculate_shift(
-            image_seq_len,
+        mu = self.timestep_shift((height // TOKEN_PX) * (width // TOKEN_PX), steps)
+        timesteps, _ = retrieve_timesteps(self.scheduler, steps, device, sigmas=sigmas, mu=mu)
+        return timesteps
+
+    def timestep_shift(self, image_tokens: int, steps: int) -> float:
+        """The schedule's resolution-dependent shift ``mu`` (FLUX.1's and Chroma's; FLUX.2 has its own)."""
+        return calculate_shift(
+            image_tokens,
             self.scheduler.config.get("base_image_seq_len", 256),
             self.scheduler.config.get("max_image_seq_len", 4096),
             self.scheduler.config.get("base_shift", 0.5),
             self.scheduler.config.get("max_shift", 1.15),
         )
-        timesteps, _ = retrieve_timesteps(self.scheduler, steps, device, sigmas=sigmas, mu=mu)
-        return timesteps
 
     def prepare_denoising(
         self,

@@ -13,12 +13,22 @@ import string
 import torch
 from diffusers import (
     AutoencoderKL,
+    AutoencoderKLFlux2,
     ChromaTransformer2DModel,
     FlowMatchEulerDiscreteScheduler,
+    Flux2Transformer2DModel,
     FluxTransformer2DModel,
 )
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
-from transformers import CLIPTextConfig, CLIPTextModel, PreTrainedTokenizerFast, T5Config, T5EncoderModel
+from transformers import (
+    CLIPTextConfig,
+    CLIPTextModel,
+    PreTrainedTokenizerFast,
+    Qwen3Config,
+    Qwen3ForCausalLM,
+    T5Config,
+    T5EncoderModel,
+)
 
 from regional.raster import TOKEN_PX
 
@@ -155,8 +165,12 @@ TINY_WORDS = [
 ]
 
 
-def _tokenizer(specials: list[str], template: str, max_length: int) -> PreTrainedTokenizerFast:
-    """A Unigram tokenizer: known words are one token, anything else falls back to characters."""
+def _tokenizer(
+    specials: list[str], template: str, max_length: int, roles: dict[str, str] | None = None, **options
+) -> PreTrainedTokenizerFast:
+    """A Unigram tokenizer: known words are one token, anything else falls back to characters. ``roles`` maps
+    special tokens to their role (default: T5's and CLIP's names); other specials are additional special
+    tokens; ``options`` go to ``PreTrainedTokenizerFast`` (a chat template)."""
     chars = [c for c in string.printable if not c.isspace()]
     scores = {token: 0.0 for token in specials}
     for piece, score in (
@@ -173,15 +187,39 @@ def _tokenizer(specials: list[str], template: str, max_length: int) -> PreTraine
     tok.post_processor = processors.TemplateProcessing(
         single=template, special_tokens=[(name, ids[name]) for name in specials if name in template]
     )
-    names = {"<pad>": "pad_token", "<unk>": "unk_token", "</s>": "eos_token", "<s>": "bos_token"}
+    roles = roles or {"<pad>": "pad_token", "<unk>": "unk_token", "</s>": "eos_token", "<s>": "bos_token"}
     return PreTrainedTokenizerFast(
-        tokenizer_object=tok, model_max_length=max_length, **{names[s]: s for s in specials if s in names}
+        tokenizer_object=tok,
+        model_max_length=max_length,
+        additional_special_tokens=[s for s in specials if s not in roles] or None,
+        **{roles[s]: s for s in specials if s in roles},
+        **options,
     )
 
 
 def tiny_t5_tokenizer() -> PreTrainedTokenizerFast:
     """A T5-like tokenizer with max length 512."""
     return _tokenizer(["<pad>", "</s>", "<unk>"], "$A </s>", 512)
+
+
+QWEN_CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message.role }}\n"
+    "{% if message.content is string %}{{ message.content }}"
+    "{% else %}{% for part in message.content %}{{ part.text }}{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n"
+    "{% if enable_thinking is defined and enable_thinking is false %}<think>\n\n</think>\n\n{% endif %}{% endif %}"
+)
+"""Qwen3's chat template, reduced to what the pipelines use (turns of text, given as a string or as a list of
+text parts, the assistant's opening, thinking off)."""
+
+
+def tiny_qwen_tokenizer(max_length: int = 64) -> PreTrainedTokenizerFast:
+    """A Qwen-like tokenizer: ``<|endoftext|>`` pads, no EOS appended, the chat template above. Its limit of
+    64 tokens (the pipelines encode min(their default, the tokenizer's limit)) keeps the 27-layer text encoder
+    of the tiny FLUX.2 [klein] cheap; the real one encodes 512."""
+    specials = ["<|endoftext|>", "<unk>", "<|im_start|>", "<|im_end|>", "<think>", "</think>"]
+    roles = {"<|endoftext|>": "pad_token", "<unk>": "unk_token", "<|im_end|>": "eos_token"}
+    return _tokenizer(specials, "$A", max_length, roles, chat_template=QWEN_CHAT_TEMPLATE)
 
 
 def tiny_tokenizers() -> tuple[PreTrainedTokenizerFast, PreTrainedTokenizerFast]:
@@ -503,5 +541,67 @@ def tiny_chroma_pipeline(seed: int = 0):
     from regional.families.chroma import RegionalChromaPipeline
 
     pipe = RegionalChromaPipeline(**tiny_chroma_components(seed))
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def tiny_flux2_klein_components(seed: int = 0, is_distilled: bool = True) -> dict:
+    """Components of a Flux2KleinPipeline: a 2 + 4 block FLUX.2 transformer, a 27-layer Qwen3 text encoder of
+    width 16 (the pipeline stacks layers 9, 18 and 27), FLUX.2's VAE with its latent batch norm (random
+    statistics), weights drawn from ``seed``."""
+    tokenizer = tiny_qwen_tokenizer()
+    torch.manual_seed(seed)
+    transformer = Flux2Transformer2DModel(
+        patch_size=1,
+        in_channels=16,
+        num_layers=2,
+        num_single_layers=4,
+        attention_head_dim=16,
+        num_attention_heads=2,
+        joint_attention_dim=48,
+        timestep_guidance_channels=32,
+        axes_dims_rope=(4, 4, 4, 4),
+        guidance_embeds=False,
+    )
+    text_encoder = Qwen3ForCausalLM(
+        Qwen3Config(
+            vocab_size=len(tokenizer),
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=27,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            head_dim=8,
+            max_position_embeddings=1024,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    )
+    vae = AutoencoderKLFlux2(
+        block_out_channels=(8, 8, 8, 8),
+        layers_per_block=1,
+        latent_channels=4,
+        norm_num_groups=4,
+        sample_size=64,
+    )
+    vae.bn.running_mean.normal_(std=0.5)
+    vae.bn.running_var.uniform_(0.5, 2.0)
+    for module in (transformer, text_encoder, vae):
+        module.eval()
+    return {
+        "transformer": transformer,
+        "vae": vae,
+        "text_encoder": text_encoder,
+        "tokenizer": tokenizer,
+        "scheduler": FlowMatchEulerDiscreteScheduler(shift=3.0, use_dynamic_shifting=True),
+        "is_distilled": is_distilled,
+    }
+
+
+def tiny_flux2_klein_pipeline(seed: int = 0, is_distilled: bool = True):
+    """A ``RegionalFlux2KleinPipeline`` on CPU in float32 with tiny random weights: step-distilled like
+    FLUX.2 [klein] (4 steps, no guidance), or the undistilled [klein] base (classifier-free guidance)."""
+    from regional.families.flux2 import RegionalFlux2KleinPipeline
+
+    pipe = RegionalFlux2KleinPipeline(**tiny_flux2_klein_components(seed, is_distilled))
     pipe.set_progress_bar_config(disable=True)
     return pipe

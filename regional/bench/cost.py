@@ -114,7 +114,7 @@ def meta_family_pipeline(family: str):
     import torch
 
     from regional.families import family_named, regional_pipeline_class
-    from regional.testing import tiny_t5_tokenizer
+    from regional.testing import QWEN_CHAT_TEMPLATE, tiny_t5_tokenizer
 
     known = family_named(family)
     transformer_class, config, _ = known.real_size
@@ -122,8 +122,12 @@ def meta_family_pipeline(family: str):
         transformer = getattr(diffusers, transformer_class)(**config)
     pipeline_class = regional_pipeline_class(known.stock_pipelines[0])
     components = dict.fromkeys(inspect.signature(pipeline_class.__init__).parameters.keys() - {"self"})
+    tokenizer = tiny_t5_tokenizer()
+    tokenizer.chat_template = (
+        QWEN_CHAT_TEMPLATE  # for families that count a prompt's tokens in a chat (FLUX.2)
+    )
     components.update(
-        {name: tiny_t5_tokenizer() for name in components if name.startswith("tokenizer")},
+        {name: tokenizer for name in components if name.startswith("tokenizer")},
         transformer=transformer,
         scheduler=diffusers.FlowMatchEulerDiscreteScheduler(shift=3.0, use_dynamic_shifting=family != "sd3"),
     )
@@ -165,7 +169,8 @@ def family_forward_flops(
             "meta",
         )
         with torch.device("meta"):
-            prompt = prompt.followed_by(torch.empty(1, sum(lengths), config.joint_attention_dim))
+            region_embeds = torch.empty(1, sum(lengths), config.joint_attention_dim)
+            prompt = prompt.followed_by(region_embeds, torch.cat([torch.arange(n) for n in lengths]))
         attention_kwargs = {"regional_state": state}
     image_tokens = (width // 16) * (height // 16)
     inputs = pipe.transformer_inputs(prompt, image_tokens, pipe.sampling_defaults.guidance_scale)

@@ -26,8 +26,9 @@ class Family:
     stock_pipelines: tuple[str, ...]
     """``model_index.json`` ``_class_name`` values (diffusers' stock pipelines) it serves; each has a
     ``Regional<Stock>`` class in the family's ``pipeline`` module."""
-    defaults: Callable[[Any], SamplingDefaults]
-    """A checkpoint's sampling defaults from its transformer config."""
+    defaults: Callable[[Any, Any], SamplingDefaults]
+    """A checkpoint's sampling defaults from its transformer config and its pipeline config (``model_index.json``:
+    FLUX.2 [klein] says there whether it is step-distilled), both read by attribute."""
     region_token_margin: int
     """Padding tokens kept after each regional prompt's real tokens (``region_token_margin="auto"``)."""
     exports: tuple[str, ...]
@@ -36,6 +37,9 @@ class Family:
     """Model names for ``--model`` / ``REGIONAL_MODEL`` -> Hub ids."""
     tiny_models: Mapping[str, str] = field(default_factory=dict)
     """Built-in random-weight models -> ``"module:function"`` building the regional pipeline."""
+    tiny_configs: Mapping[str, tuple[Mapping[str, Any], Mapping[str, Any]]] = field(default_factory=dict)
+    """A built-in model's (transformer config, pipeline config) entries that its defaults read, for its
+    defaults without building it; absent: a guidance embedding (FLUX.1-dev-like)."""
     variants: Mapping[tuple[str, str, bool], str] = field(default_factory=dict)
     """(loaded regional pipeline, task, with ControlNets) -> the variant's class (``regional.conditioning``)."""
     control_models: frozenset[str] = frozenset()

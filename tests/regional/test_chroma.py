@@ -70,7 +70,7 @@ def test_true_cfg_scale_is_refused(pipe):
 
 def test_regional_prompts_keep_exactly_the_tokens_chroma_attends_to(pipe):
     prompts = ["a red circle", "a blue square on the left of a house"]
-    _, lengths = pipe.encode_regional_prompts(prompts, 64, 1, "cpu")
+    _, lengths, _ = pipe.encode_regional_prompts(prompts, 64, 1, "cpu")
     _, chroma_mask = pipe._get_t5_prompt_embeds(prompt=prompts, max_sequence_length=64, device="cpu")
     assert lengths == chroma_mask.sum(dim=1).int().tolist()  # real tokens and one padding token
     assert torch.isfinite(latents(pipe)).all()  # 'auto' margin is Chroma's 1

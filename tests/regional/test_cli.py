@@ -18,7 +18,7 @@ LAYOUT = {
 }
 
 
-@pytest.mark.parametrize("model", ["tiny", "tiny-chroma"])
+@pytest.mark.parametrize("model", ["tiny", "tiny-chroma", "tiny-klein"])
 def test_generate_writes_image_and_layout_overlay(tmp_path, capsys, model):
     layout_file = tmp_path / "layout.json"
     layout_file.write_text(json.dumps(LAYOUT))

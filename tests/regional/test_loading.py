@@ -1,19 +1,26 @@
 """Model selection: what 'auto' means on each kind of host, the built-in names, and the family's pipeline
 picked from a checkpoint."""
 
+import functools
 import json
 
 import huggingface_hub
 import pytest
 import torch
-from diffusers import ChromaPipeline, FluxPipeline, StableDiffusion3Pipeline
+from diffusers import ChromaPipeline, Flux2KleinPipeline, FluxPipeline, StableDiffusion3Pipeline
 
 from regional import Layout, Region, RegionalChromaPipeline, loading
 from regional.families.chroma import CHROMA
 from regional.families.flux import DEV
+from regional.families.flux2 import KLEIN, KLEIN_BASE
 from regional.families.sd3 import SD35
 from regional.pipeline import RegionalFluxPipeline
-from regional.testing import tiny_chroma_pipeline, tiny_flux_pipeline, tiny_sd3_pipeline
+from regional.testing import (
+    tiny_chroma_pipeline,
+    tiny_flux2_klein_pipeline,
+    tiny_flux_pipeline,
+    tiny_sd3_pipeline,
+)
 
 
 def test_auto_is_dev_on_gpu_when_cached_and_a_local_model_otherwise(monkeypatch, tmp_path):
@@ -49,6 +56,11 @@ STOCK_AND_TINY = {
     "FluxPipeline": (FluxPipeline, tiny_flux_pipeline, DEV),
     "ChromaPipeline": (ChromaPipeline, tiny_chroma_pipeline, CHROMA),
     "StableDiffusion3Pipeline": (StableDiffusion3Pipeline, tiny_sd3_pipeline, SD35),
+    "Flux2KleinPipeline": (
+        Flux2KleinPipeline,
+        functools.partial(tiny_flux2_klein_pipeline, is_distilled=False),
+        KLEIN_BASE,
+    ),
 }
 
 
@@ -84,3 +96,9 @@ def test_an_unsupported_checkpoint_is_refused_by_name(tmp_path):
 def test_tiny_chroma_is_a_built_in_model():
     assert isinstance(loading.load_pipeline("tiny-chroma", device="cpu"), RegionalChromaPipeline)
     assert loading.sampling_defaults_of("tiny-chroma") == CHROMA
+
+
+def test_tiny_klein_is_a_built_in_step_distilled_model():
+    pipe = loading.load_pipeline("tiny-klein", device="cpu")
+    assert pipe.family == "flux2" and pipe.config.is_distilled
+    assert loading.sampling_defaults_of("tiny-klein") == pipe.sampling_defaults == KLEIN

@@ -1,22 +1,55 @@
 """Sampler invariants on the tiny random-weight pipeline of every family (CPU, float32)."""
 
+import functools
+
 import pytest
 import torch
-from diffusers import ChromaPipeline, FluxPipeline, StableDiffusion3Pipeline
+from diffusers import ChromaPipeline, Flux2KleinPipeline, FluxPipeline, StableDiffusion3Pipeline
 
 from regional import Layout, Region, testing
-from regional.testing import tiny_chroma_pipeline, tiny_flux_pipeline, tiny_sd3_pipeline
+from regional.testing import (
+    tiny_chroma_pipeline,
+    tiny_flux2_klein_pipeline,
+    tiny_flux_pipeline,
+    tiny_sd3_pipeline,
+)
 
 W, H = 128, 64  # 8 x 4 tokens
 LEFT, RIGHT = (0.0, 0.0, 0.5, 1.0), (0.5, 0.0, 1.0, 1.0)
 
-TINY = {"flux": tiny_flux_pipeline, "chroma": tiny_chroma_pipeline, "sd3": tiny_sd3_pipeline}
-STOCK = {"flux": FluxPipeline, "chroma": ChromaPipeline, "sd3": StableDiffusion3Pipeline}
+TINY = {
+    "flux": tiny_flux_pipeline,
+    "chroma": tiny_chroma_pipeline,
+    "sd3": tiny_sd3_pipeline,
+    "flux2": functools.partial(tiny_flux2_klein_pipeline, is_distilled=False),  # [klein] base: real CFG
+}
+STOCK = {
+    "flux": FluxPipeline,
+    "chroma": ChromaPipeline,
+    "sd3": StableDiffusion3Pipeline,
+    "flux2": Flux2KleinPipeline,
+}
 CONDITIONAL_ONLY = {"flux": {}, "chroma": {"guidance_scale": 1.0}, "sd3": {"guidance_scale": 1.0}}
-"""Isolation is a property of the prompted prediction: a CFG negative pass (Chroma, SD3) is the plain model,
-whose attention mixes all tokens (as any base_ratio > 0 does), so the isolation tests run without CFG."""
-TEXT_PREFIX = {"flux": 0, "chroma": 0, "sd3": 77}
+CONDITIONAL_ONLY["flux2"] = CONDITIONAL_ONLY["sd3"]
+"""Isolation is a property of the prompted prediction: a CFG negative pass (Chroma, SD3, FLUX.2 [klein] base)
+is the plain model, whose attention mixes all tokens (as any base_ratio > 0 does), so the isolation tests run
+without CFG."""
+TEXT_PREFIX = {"flux": 0, "chroma": 0, "sd3": 77, "flux2": 0}
 """Tokens before the T5 tokens in a prompt's text sequence: SD3's CLIP part."""
+
+
+def real_tokens(pipe, prompts: list[str]) -> list[int]:
+    """Tokens of each prompt before padding as the family's stock pipeline tokenizes it: FLUX.2 [klein] wraps
+    it in Qwen3's chat template."""
+    if pipe.family == "flux2":
+        chat = [[{"role": "user", "content": p}] for p in prompts]
+        prompts = [
+            pipe.tokenizer.apply_chat_template(
+                c, tokenize=False, add_generation_prompt=True, enable_thinking=False
+            )
+            for c in chat
+        ]
+    return [len(ids) for ids in pipe.text_tokenizer(prompts).input_ids]
 
 
 @pytest.fixture(scope="module", params=TINY)
@@ -54,6 +87,9 @@ def stock(pipe, prompt, seed=0, steps=4, width=W, height=H, **kwargs):
     plain = STOCK[pipe.family](**pipe.components)
     plain.set_progress_bar_config(disable=True)
     kwargs.setdefault("guidance_scale", pipe.sampling_defaults.guidance_scale)
+    # the text length the regional pipeline uses: its default, or a tiny tokenizer's shorter limit
+    limit = min(pipe.sampling_defaults.max_sequence_length, pipe.text_tokenizer.model_max_length)
+    kwargs.setdefault("max_sequence_length", limit)
     return plain(
         prompt=prompt, height=height, width=width, num_inference_steps=steps,
         generator=torch.Generator().manual_seed(seed), output_type="latent", **kwargs,
@@ -114,7 +150,7 @@ def test_whole_canvas_region_with_base_prompt_is_the_stock_pipeline(pipe):
     base path masks the base prompt's padding (in diffusers 0.42 only as an additive bias, see README); so
     the base prompt is given exactly those tokens (max_sequence_length = real + 1) and has no other padding."""
     lay = layout(("a red circle and a blue square", (0.0, 0.0, 1.0, 1.0)))
-    if pipe.family in ("flux", "sd3"):
+    if pipe.family in ("flux", "sd3", "flux2"):
         options, stock_options = {"region_token_margin": None}, {}
     else:
         tokens = len(pipe.text_tokenizer(lay.base_prompt).input_ids) + 1
@@ -210,14 +246,16 @@ def test_explicit_block_lists_and_invalid_arguments(pipe):
 
 
 def test_region_tokens_are_real_tokens_plus_margin(pipe):
-    embeds, lengths = pipe.encode_regional_prompts(
+    embeds, lengths, positions = pipe.encode_regional_prompts(
         ["a red circle", "a blue square on the left"], 512, 8, "cpu"
     )
-    real = [len(ids) for ids in pipe.text_tokenizer(["a red circle", "a blue square on the left"]).input_ids]
+    real = real_tokens(pipe, ["a red circle", "a blue square on the left"])
     prefix = TEXT_PREFIX[pipe.family]
     assert lengths == [prefix + real[0] + 8, prefix + real[1] + 8]
     assert embeds.shape[1] == sum(lengths)
-    padded, padded_lengths = pipe.encode_regional_prompts(["a red circle"], 512, None, "cpu")
+    # each prompt's tokens keep their positions in its own encoding (FLUX.2's text rotary positions)
+    assert positions.tolist() == [*range(lengths[0]), *range(lengths[1])]
+    padded, padded_lengths, _ = pipe.encode_regional_prompts(["a red circle"], 512, None, "cpu")
     assert padded_lengths == [prefix + 512]
     torch.testing.assert_close(padded[:, : lengths[0]], embeds[:, : lengths[0]])
 

@@ -1,4 +1,4 @@
-"""A worker serving each other family's tiny model (Chroma, SD3.5, a FLUX.1 Control model) through a real
+"""A worker serving each other family's tiny model (Chroma, SD3.5, FLUX.2 [klein], a FLUX.1 Control model) through a real
 server, real Redis and a real worker: jobs run, record the model and its family; a Control model takes a job's
 control image without a ControlNet, SD3.5 a catalogue SD3 ControlNet."""
 
@@ -13,7 +13,7 @@ from service.conftest import Service, layout_body
 from service.test_image_jobs import inline
 
 TERMINAL = {"succeeded", "failed", "canceled"}
-FAMILIES = {"tiny-chroma": "chroma", "tiny-sd3": "sd3", "tiny-control": "flux"}
+FAMILIES = {"tiny-chroma": "chroma", "tiny-sd3": "sd3", "tiny-control": "flux", "tiny-klein": "flux2"}
 
 
 @pytest.fixture(scope="module", params=FAMILIES)

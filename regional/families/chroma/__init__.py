@@ -23,7 +23,7 @@ of 40); not yet tuned on the real model. Chroma is trained without guidance dist
 FAMILY = Family(
     name="chroma",
     stock_pipelines=("ChromaPipeline",),
-    defaults=lambda transformer_config: CHROMA,
+    defaults=lambda transformer_config, pipeline_config: CHROMA,
     region_token_margin=1,  # Chroma masks T5 padding but one token: exactly the tokens it attends to
     exports=("RegionalChromaPipeline", "RegionalChromaImg2ImgPipeline"),
     aliases={"chroma": "lodestones/Chroma1-HD"},

@@ -44,7 +44,7 @@ FLUX_DEV_TRANSFORMER = {
 """FLUX.1-dev's transformer configuration (its config.json)."""
 
 
-def flux_defaults(transformer_config) -> SamplingDefaults:
+def flux_defaults(transformer_config, pipeline_config) -> SamplingDefaults:
     """Guidance-distilled models (dev) have a guidance embedding, timestep-distilled ones (schnell) not."""
     return DEV if transformer_config.guidance_embeds else SCHNELL
 

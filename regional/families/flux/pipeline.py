@@ -55,28 +55,41 @@ class RegionalFluxAttnProcessor(RegionalAttnProcessor, FluxAttnProcessor):
             return super().__call__(
                 attn, hidden_states, encoder_hidden_states, attention_mask, image_rotary_emb
             )
-        query, key, value = _joint_qkv(attn, hidden_states, encoder_hidden_states)
-        if image_rotary_emb is not None:
-            query = apply_rotary_emb(query, image_rotary_emb, sequence_dim=1)
-            key = apply_rotary_emb(key, image_rotary_emb, sequence_dim=1)
-        out = regional_joint_attention(
-            query,
-            key,
-            value,
-            regional_state,
-            self.injects(regional_state),
-            attention_mask=attention_mask,
-            backend=self._attention_backend,
-        )
-        out = out.flatten(2, 3).to(query.dtype)
+        return flux_regional_attention(
+            attn, hidden_states, encoder_hidden_states, attention_mask, image_rotary_emb, regional_state,
+            self.injects(regional_state), self._attention_backend,
+        )  # fmt: skip
 
-        if encoder_hidden_states is None:  # single-stream block: the caller applies the output projection
-            return out
-        text_len = encoder_hidden_states.shape[1]
-        text_out, image_out = out[:, :text_len], out[:, text_len:]
-        image_out = attn.to_out[1](attn.to_out[0](image_out.contiguous()))
-        text_out = attn.to_add_out(text_out.contiguous())
-        return image_out, text_out
+
+def flux_regional_attention(
+    attn,
+    hidden_states: torch.Tensor,
+    encoder_hidden_states: torch.Tensor | None,
+    attention_mask: torch.Tensor | None,
+    image_rotary_emb,
+    state: RegionalAttentionState,
+    injected: bool,
+    backend,
+):
+    """A FLUX-shaped attention module (separate Q/K/V projections, QK norms, rotary embeddings over
+    ``[text | image]``) with regional attention: a double-stream block's (image, text) outputs after their
+    projections, or a single-stream block's attention output before the block's own projection."""
+    query, key, value = _joint_qkv(attn, hidden_states, encoder_hidden_states)
+    if image_rotary_emb is not None:
+        query = apply_rotary_emb(query, image_rotary_emb, sequence_dim=1)
+        key = apply_rotary_emb(key, image_rotary_emb, sequence_dim=1)
+    out = regional_joint_attention(
+        query, key, value, state, injected, attention_mask=attention_mask, backend=backend
+    )
+    out = out.flatten(2, 3).to(query.dtype)
+
+    if encoder_hidden_states is None:  # single-stream block: the caller applies the output projection
+        return out
+    text_len = encoder_hidden_states.shape[1]
+    text_out, image_out = out[:, :text_len], out[:, text_len:]
+    image_out = attn.to_out[1](attn.to_out[0](image_out.contiguous()))
+    text_out = attn.to_add_out(text_out.contiguous())
+    return image_out, text_out
 
 
 def _joint_qkv(attn, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor | None):

@@ -38,7 +38,7 @@ SD35_LARGE_TRANSFORMER = {
 FAMILY = Family(
     name="sd3",
     stock_pipelines=("StableDiffusion3Pipeline",),
-    defaults=lambda transformer_config: SD35,
+    defaults=lambda transformer_config, pipeline_config: SD35,
     region_token_margin=8,
     exports=(
         "RegionalStableDiffusion3Pipeline",
