@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from planner.parse import Scene
 from planner.repair import head_of, iou
+from planner.scene import Scene
 from regional import Layout
 
 HEAVY_OVERLAP_IOU = 0.3

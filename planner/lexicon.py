@@ -37,6 +37,11 @@ OBJECT_SHAPES: dict[str, Shape] = {
 }
 """Singular head noun -> usual shape."""
 
+PEOPLE: set[str] = {
+    word for entry in _WORDS["shapes"] if entry.get("kind") == "person" for word in entry["words"]
+}
+"""Nouns of people (the shapes marked ``kind = "person"``): what "him" and "her" name."""
+
 DEFAULT_SHAPE = Shape(1.0, 0.3, "any")
 """Shape of a noun the lexicon does not know."""
 
@@ -48,6 +53,10 @@ SUPPORTS: set[str] = set(_WORDS["supports"])
 
 SCENES: set[str] = set(_WORDS["scenes"])
 """Nouns that name a setting rather than an object: they go to the background prompt, not to regions."""
+
+BACKDROPS: set[str] = set(_WORDS["backdrops"])
+"""Things that are the setting where something is on, in or at them ("a clock on the wall", "a room with
+white walls"), and an object otherwise ("a bench in front of a brick wall", "a brick wall with a bench")."""
 
 GROUND_SURFACES: set[str] = set(_WORDS["ground_surfaces"])
 """Objects that become the setting when something stands "on" them ("an astronaut on the moon")."""

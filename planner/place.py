@@ -26,8 +26,8 @@ from planner.lexicon import (
     TABLETOPS,
     Shape,
 )
-from planner.parse import Relation, Scene
 from planner.repair import iou
+from planner.scene import NounPhrase, Relation, Scene
 
 GAP = 0.035
 """Gap between neighbouring boxes, in units of the shorter canvas side."""
@@ -193,9 +193,9 @@ def _vertical_edges(relations: list[Relation]) -> tuple[list[tuple[int, int, str
 
 
 def _resolve_with(scene: Scene) -> list[Relation]:
-    """ "a table with three cups": cups on the table; "a man with a dog": side by side. Drop duplicates: a
-    pair already related, either target of a "between" included ("a sofa and an armchair with a lamp between
-    them": the lamp is not on the armchair)."""
+    """ "a table with three cups": cups on the table; "a man with a dog", "a table with four chairs" (seats
+    taller than the table): side by side. Drop duplicates: a pair already related, either target of a
+    "between" included ("a sofa and an armchair with a lamp between them": the lamp is not on the armchair)."""
     out: list[Relation] = []
     seen: set[tuple[int, int]] = set()
     for r in sorted(scene.relations, key=lambda r: r.kind == "with"):
@@ -204,11 +204,19 @@ def _resolve_with(scene: Scene) -> list[Relation]:
             continue
         seen |= set(pairs)
         if r.kind == "with":
-            kind = "on" if scene.objects[r.target].head in SUPPORTS else "next"
+            item, owner = scene.objects[r.subject], scene.objects[r.target]
+            kind = "on" if owner.head in SUPPORTS and _fits_on(item, owner) else "next"
             out.append(Relation(r.subject, kind, r.target))
         else:
             out.append(r)
     return out
+
+
+def _fits_on(item: NounPhrase, support: NounPhrase) -> bool:
+    """Whether ``item`` may stand on ``support``: anything but another support that is usually taller (cups or a
+    lamp on a table, a cushion on a sofa; not chairs at a table)."""
+    taller = shape_of(item.head).height * item.size > shape_of(support.head).height * support.size
+    return not (item.head in SUPPORTS and taller)
 
 
 def _pairs(r: Relation) -> list[tuple[int, int]]:

@@ -57,6 +57,12 @@ def past_verb(word: str) -> bool:
     return word in getInflection(found["VERB"][0], "VBD")
 
 
+def base_verb(word: str) -> bool:
+    """A verb's base form, as after an infinitive's "to" ("swing", "catch"; not "swings", "caught")."""
+    found = getAllLemmas(word.lower())
+    return "VERB" in found and word in found["VERB"]
+
+
 def can_be_verb(word: str) -> bool:
     """A word that can be a verb and is otherwise at most a noun ("watch", "has", "ride"; not "close", "like")."""
     found = tags(word)

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from planner.exceptions import LayoutRepairError
-from planner.parse import read_noun_phrase, singular
+from planner.noun_phrase import read_noun_phrase, singular
 from regional import Layout, Region
 from regional.layout import MAX_REGIONS
 from regional.raster import TOKEN_PX, box_coverage

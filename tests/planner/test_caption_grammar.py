@@ -1,5 +1,8 @@
 """Caption grammar the offline planner reads into layouts: finite verbs, groups split by "between" and "one of",
-"one" for a noun named before, "full of", "on top", and commas inside a "with" list."""
+"one" for a noun named before, "full of", "on top", and commas inside a "with" list; a wall as object or
+setting, manner phrases and infinitives that name no place, adjectives with a complement after their noun,
+plural verbs of subjects joined by "and", "him" and "her", "with" lists sharing a place, and what rests on or
+comes with an object going along with it."""
 
 from __future__ import annotations
 
@@ -151,3 +154,141 @@ def test_trailing_adverbs_are_not_nouns(prompt: str, counts: dict[str, int]) -> 
     for obj in parse_prompt(prompt).objects:
         found[obj.head] += obj.count
     assert found == counts
+
+
+def heads(prompt: str) -> set[str]:
+    return {o.head for o in parse_prompt(prompt).objects}
+
+
+@pytest.mark.parametrize(
+    ("prompt", "drawn"),
+    [
+        ("a wooden bench in front of a stone wall", True),
+        ("a stone wall with a red door", True),
+        ("a clock on the wall", False),
+        ("a kitchen with white walls and a stove", False),
+    ],
+)
+def test_a_wall_is_an_object_unless_something_is_on_in_or_with_it(prompt: str, drawn: bool) -> None:
+    scene = parse_prompt(prompt)
+    assert ("wall" in {o.head for o in scene.objects}) is drawn
+    assert any("wall" in s for s in scene.settings) is not drawn
+
+
+def test_a_manner_phrase_is_no_place() -> None:
+    assert phrase_counts("a sliced in half apple on a plate") == {"a sliced in half apple": 1, "a plate": 1}
+    assert relations("a sliced in half apple on a plate") == {("apple", "on", "plate")}
+
+
+@pytest.mark.parametrize(
+    ("prompt", "subject", "prompt_starts"),
+    [
+        ("a dog ready to jump near a fence", "dog", "a dog ready to jump"),
+        ("a puppy eager for a treat beside a bowl", "puppy", "a puppy eager for a treat"),
+    ],
+)
+def test_an_adjective_after_its_noun_with_a_complement_is_predicate(
+    prompt: str, subject: str, prompt_starts: str
+) -> None:
+    scene = parse_prompt(prompt)
+    assert scene.objects[0].head == subject
+    assert scene.objects[0].prompt.startswith(prompt_starts)
+    assert (subject, "next", scene.objects[-1].head) in relations(prompt)
+
+
+def test_an_infinitive_is_a_verb_not_a_place_and_a_particle_before_it_places_nothing() -> None:
+    assert relations("a boy kneels down to hug a puppy") == {("puppy", "with", "boy")}
+
+
+@pytest.mark.parametrize(
+    ("prompt", "subjects", "kind", "place"),
+    [
+        ("a girl and a horse wait by a barn", ("girl", "horse"), "next", "barn"),
+        ("a boy and a dog nap under a tree", ("boy", "dog"), "below", "tree"),
+    ],
+)
+def test_subjects_joined_by_and_take_a_plural_verb(
+    prompt: str, subjects: tuple[str, str], kind: str, place: str
+) -> None:
+    assert heads(prompt) == {*subjects, place}
+    assert {(s, kind, place) for s in subjects} == relations(prompt)
+
+
+def test_a_known_object_after_joined_subjects_stays_a_compound_noun() -> None:
+    assert heads("a man and a dog bed") == {"man", "bed"}
+
+
+@pytest.mark.parametrize(
+    ("prompt", "expected"),
+    [
+        ("a king on a throne with a guard behind him", ("guard", "behind", "king")),
+        ("a woman with two cats beside her", ("cat", "next", "woman")),
+    ],
+)
+def test_him_and_her_name_the_person_before(prompt: str, expected: tuple[str, str, str]) -> None:
+    assert expected in relations(prompt)
+    assert "him" not in heads(prompt)
+
+
+def test_items_joined_by_and_after_with_share_a_place() -> None:
+    found = relations("a knight with a horse and a dog behind him")
+    assert {("horse", "behind", "knight"), ("dog", "behind", "knight")} <= found
+
+
+def test_an_item_with_its_own_position_keeps_it() -> None:
+    scene = parse_prompt("a box with a red ball on the left and a blue cube on the right")
+    assert {o.head: o.positions for o in scene.objects[1:]} == {"ball": {"left"}, "cube": {"right"}}
+
+
+@pytest.mark.parametrize(
+    ("prompt", "expected"),
+    [
+        (
+            "a cat sits on a cushion in front of a lamp",
+            {("cat", "front", "lamp"), ("cushion", "front", "lamp")},
+        ),
+        ("a boy riding a pony behind a fence", {("boy", "behind", "fence"), ("pony", "behind", "fence")}),
+        (
+            "a desk with two chairs next to a window",
+            {("desk", "next", "window"), ("chair", "next", "window")},
+        ),
+    ],
+)
+def test_what_rests_on_or_comes_with_an_object_goes_with_it_among_others(
+    prompt: str, expected: set[tuple[str, str, str]]
+) -> None:
+    assert expected <= relations(prompt)
+
+
+@pytest.mark.parametrize(
+    ("prompt", "unexpected"),
+    [
+        ("a cup on a saucer on a table", ("cup", "on", "table")),
+        ("a cake with candles on a table", ("candle", "on", "table")),
+    ],
+)
+def test_what_rests_on_an_object_is_not_put_on_its_support_too(
+    prompt: str, unexpected: tuple[str, str, str]
+) -> None:
+    assert unexpected not in relations(prompt)
+
+
+def boxes(prompt: str, phrase: str) -> list[tuple[float, float, float, float]]:
+    return [r.box for r in layout(prompt).regions if r.phrase == phrase]
+
+
+@pytest.mark.parametrize(
+    ("prompt", "item", "on_it"),
+    [
+        ("a table with two chairs", "a chair", False),
+        ("a desk with an armchair", "an armchair", False),
+        ("a table with two cups", "a cup", True),
+        ("a desk with a lamp", "a lamp", True),
+    ],
+)
+def test_a_support_carries_what_comes_with_it_unless_that_is_a_taller_seat(
+    prompt: str, item: str, on_it: bool
+) -> None:
+    (support,) = boxes(prompt, prompt.split(" with ")[0])
+    middle = (support[1] + support[3]) / 2
+    assert all((box[3] < middle) is on_it for box in boxes(prompt, item))
