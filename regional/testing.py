@@ -13,10 +13,8 @@ import string
 import torch
 from diffusers import (
     AutoencoderKL,
-    AutoencoderKLFlux2,
     ChromaTransformer2DModel,
     FlowMatchEulerDiscreteScheduler,
-    Flux2Transformer2DModel,
     FluxTransformer2DModel,
 )
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
@@ -166,18 +164,23 @@ TINY_WORDS = [
 
 
 def _tokenizer(
-    specials: list[str], template: str, max_length: int, roles: dict[str, str] | None = None, **options
+    specials: list[str],
+    template: str,
+    max_length: int,
+    roles: dict[str, str] | None = None,
+    words: tuple[str, ...] = (),
+    **options,
 ) -> PreTrainedTokenizerFast:
-    """A Unigram tokenizer: known words are one token, anything else falls back to characters. ``roles`` maps
-    special tokens to their role (default: T5's and CLIP's names); other specials are additional special
-    tokens; ``options`` go to ``PreTrainedTokenizerFast`` (a chat template)."""
+    """A Unigram tokenizer: known words (``TINY_WORDS`` and ``words``) are one token, anything else falls back
+    to characters. ``roles`` maps special tokens to their role (default: T5's and CLIP's names); other specials
+    are additional special tokens; ``options`` go to ``PreTrainedTokenizerFast`` (a chat template)."""
     chars = [c for c in string.printable if not c.isspace()]
     scores = {token: 0.0 for token in specials}
     for piece, score in (
         [("\u2581", -5.0)] + [(c, -10.0) for c in chars] + [("\u2581" + c, -9.0) for c in chars]
     ):
         scores[piece] = score
-    scores.update({"\u2581" + word: -1.0 for word in TINY_WORDS})
+    scores.update({"\u2581" + word: -1.0 for word in (*TINY_WORDS, *words)})
     vocab = list(scores.items())
     unk = specials.index("<unk>")
     tok = Tokenizer(models.Unigram(vocab, unk_id=unk, byte_fallback=False))
@@ -213,13 +216,34 @@ QWEN_CHAT_TEMPLATE = (
 text parts, the assistant's opening, thinking off)."""
 
 
-def tiny_qwen_tokenizer(max_length: int = 64) -> PreTrainedTokenizerFast:
-    """A Qwen-like tokenizer: ``<|endoftext|>`` pads, no EOS appended, the chat template above. Its limit of
-    64 tokens (the pipelines encode min(their default, the tokenizer's limit)) keeps the 27-layer text encoder
-    of the tiny FLUX.2 [klein] cheap; the real one encodes 512."""
+def tiny_qwen_tokenizer(words: tuple[str, ...] = ()) -> PreTrainedTokenizerFast:
+    """A Qwen-like tokenizer: ``<|endoftext|>`` pads, no EOS appended, the chat template above (its roles are
+    words); ``words`` known besides ``TINY_WORDS``. Its limit of 128 tokens (the pipelines encode min(their
+    default, the tokenizer's limit)) keeps the tiny FLUX.2 text encoders of 27 and 30 layers cheap; the real
+    ones encode 512."""
     specials = ["<|endoftext|>", "<unk>", "<|im_start|>", "<|im_end|>", "<think>", "</think>"]
     roles = {"<|endoftext|>": "pad_token", "<unk>": "unk_token", "<|im_end|>": "eos_token"}
-    return _tokenizer(specials, "$A", max_length, roles, chat_template=QWEN_CHAT_TEMPLATE)
+    roles_words = ("system", "user", "assistant")
+    return _tokenizer(specials, "$A", 128, roles, (*roles_words, *words), chat_template=QWEN_CHAT_TEMPLATE)
+
+
+def word_tokenizer(max_length: int = 512) -> PreTrainedTokenizerFast:
+    """One token per whitespace-separated word, known or not, T5's EOS appended, and the chat template above:
+    for counting, a prompt costs its words in any family's template (``regional bench cost``; real tokenizers
+    give about 1.3 tokens a word)."""
+    specials = ["<pad>", "</s>", "<unk>", "<|im_start|>", "<|im_end|>", "<think>", "</think>"]
+    tok = Tokenizer(models.WordLevel({token: i for i, token in enumerate(specials)}, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        model_max_length=max_length,
+        pad_token="<pad>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        additional_special_tokens=specials[3:],
+        chat_template=QWEN_CHAT_TEMPLATE,
+    )
 
 
 def tiny_tokenizers() -> tuple[PreTrainedTokenizerFast, PreTrainedTokenizerFast]:
@@ -545,12 +569,11 @@ def tiny_chroma_pipeline(seed: int = 0):
     return pipe
 
 
-def tiny_flux2_klein_components(seed: int = 0, is_distilled: bool = True) -> dict:
-    """Components of a Flux2KleinPipeline: a 2 + 4 block FLUX.2 transformer, a 27-layer Qwen3 text encoder of
-    width 16 (the pipeline stacks layers 9, 18 and 27), FLUX.2's VAE with its latent batch norm (random
-    statistics), weights drawn from ``seed``."""
-    tokenizer = tiny_qwen_tokenizer()
-    torch.manual_seed(seed)
+def tiny_flux2_image_models(guidance_embeds: bool) -> dict:
+    """A 2 + 4 block FLUX.2 transformer for a text width of 48 (three stacked hidden states of 16) and FLUX.2's
+    VAE with its latent batch norm (random statistics), weights drawn from torch's current seed."""
+    from diffusers import AutoencoderKLFlux2, Flux2Transformer2DModel  # diffusers >= 0.36
+
     transformer = Flux2Transformer2DModel(
         patch_size=1,
         in_channels=16,
@@ -561,8 +584,30 @@ def tiny_flux2_klein_components(seed: int = 0, is_distilled: bool = True) -> dic
         joint_attention_dim=48,
         timestep_guidance_channels=32,
         axes_dims_rope=(4, 4, 4, 4),
-        guidance_embeds=False,
+        guidance_embeds=guidance_embeds,
     )
+    vae = AutoencoderKLFlux2(
+        block_out_channels=(8, 8, 8, 8),
+        layers_per_block=1,
+        latent_channels=4,
+        norm_num_groups=4,
+        sample_size=64,
+    )
+    vae.bn.running_mean.normal_(std=0.5)
+    vae.bn.running_var.uniform_(0.5, 2.0)
+    return {
+        "transformer": transformer.eval(),
+        "vae": vae.eval(),
+        "scheduler": FlowMatchEulerDiscreteScheduler(shift=3.0, use_dynamic_shifting=True),
+    }
+
+
+def tiny_flux2_klein_components(seed: int = 0, is_distilled: bool = True) -> dict:
+    """Components of a Flux2KleinPipeline: the tiny FLUX.2 transformer and VAE, and a 27-layer Qwen3 text
+    encoder of width 16 (the pipeline stacks layers 9, 18 and 27), weights drawn from ``seed``."""
+    tokenizer = tiny_qwen_tokenizer()
+    torch.manual_seed(seed)
+    image_models = tiny_flux2_image_models(guidance_embeds=False)
     text_encoder = Qwen3ForCausalLM(
         Qwen3Config(
             vocab_size=len(tokenizer),
@@ -576,25 +621,46 @@ def tiny_flux2_klein_components(seed: int = 0, is_distilled: bool = True) -> dic
             pad_token_id=tokenizer.pad_token_id,
         )
     )
-    vae = AutoencoderKLFlux2(
-        block_out_channels=(8, 8, 8, 8),
-        layers_per_block=1,
-        latent_channels=4,
-        norm_num_groups=4,
-        sample_size=64,
-    )
-    vae.bn.running_mean.normal_(std=0.5)
-    vae.bn.running_var.uniform_(0.5, 2.0)
-    for module in (transformer, text_encoder, vae):
-        module.eval()
     return {
-        "transformer": transformer,
-        "vae": vae,
-        "text_encoder": text_encoder,
+        **image_models,
+        "text_encoder": text_encoder.eval(),
         "tokenizer": tokenizer,
-        "scheduler": FlowMatchEulerDiscreteScheduler(shift=3.0, use_dynamic_shifting=True),
         "is_distilled": is_distilled,
     }
+
+
+def tiny_flux2_dev_pipeline(seed: int = 0):
+    """A ``RegionalFlux2Pipeline`` (FLUX.2 [dev]: guidance embedding) on CPU in float32: the tiny FLUX.2
+    transformer and VAE, and a 30-layer Mistral 3 text encoder of width 16 (the pipeline stacks layers 10, 20
+    and 30) with a one-layer Pixtral vision tower it never runs; its "processor" is the tiny chat tokenizer,
+    which knows the words of FLUX.2's system message (about 30 tokens, as in Mistral's tokenizer)."""
+    from diffusers.pipelines.flux2.system_messages import SYSTEM_MESSAGE
+    from transformers import (
+        Mistral3Config,
+        Mistral3ForConditionalGeneration,
+        MistralConfig,
+        PixtralVisionConfig,
+    )
+
+    from regional.families.flux2 import RegionalFlux2Pipeline
+
+    tokenizer = tiny_qwen_tokenizer(words=tuple(SYSTEM_MESSAGE.replace(",", " ").replace(".", " ").split()))
+    torch.manual_seed(seed)
+    image_models = tiny_flux2_image_models(guidance_embeds=True)
+    vision = PixtralVisionConfig(
+        hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, head_dim=8,
+        image_size=32, patch_size=16,
+    )  # fmt: skip
+    text = MistralConfig(
+        vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=30,
+        num_attention_heads=2, num_key_value_heads=1, head_dim=8, max_position_embeddings=1024,
+        pad_token_id=tokenizer.pad_token_id,
+    )  # fmt: skip
+    config = Mistral3Config(vision_config=vision, text_config=text, image_token_index=tokenizer.unk_token_id)
+    text_encoder = Mistral3ForConditionalGeneration(config).eval()
+    pipe = RegionalFlux2Pipeline(**image_models, text_encoder=text_encoder, tokenizer=tokenizer)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
 
 
 def tiny_flux2_klein_pipeline(seed: int = 0, is_distilled: bool = True):

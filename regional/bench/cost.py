@@ -106,15 +106,16 @@ def bench_layout(regions: int, width: int, height: int, seed: int = 0):
 @functools.cache
 def meta_family_pipeline(family: str):
     """The family's regional pipeline around its real-size transformer on the meta device (no weights), with
-    the tiny T5-like tokenizer (one token per bench word) and no text encoders or VAE: enough for the
-    pipeline's own stages to prepare latents, schedule, prompt inputs and regional state, shapes only."""
+    a tokenizer of one token per word (in the family's chat template, if any) and no text encoders or VAE:
+    enough for the pipeline's own stages to prepare latents, schedule, prompt inputs and regional state,
+    shapes only."""
     import inspect
 
     import diffusers
     import torch
 
     from regional.families import family_named, regional_pipeline_class
-    from regional.testing import QWEN_CHAT_TEMPLATE, tiny_t5_tokenizer
+    from regional.testing import word_tokenizer
 
     known = family_named(family)
     transformer_class, config, _ = known.real_size
@@ -122,12 +123,8 @@ def meta_family_pipeline(family: str):
         transformer = getattr(diffusers, transformer_class)(**config)
     pipeline_class = regional_pipeline_class(known.stock_pipelines[0])
     components = dict.fromkeys(inspect.signature(pipeline_class.__init__).parameters.keys() - {"self"})
-    tokenizer = tiny_t5_tokenizer()
-    tokenizer.chat_template = (
-        QWEN_CHAT_TEMPLATE  # for families that count a prompt's tokens in a chat (FLUX.2)
-    )
     components.update(
-        {name: tokenizer for name in components if name.startswith("tokenizer")},
+        {name: word_tokenizer() for name in components if name.startswith("tokenizer")},
         transformer=transformer,
         scheduler=diffusers.FlowMatchEulerDiscreteScheduler(shift=3.0, use_dynamic_shifting=family != "sd3"),
     )

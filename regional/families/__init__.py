@@ -48,8 +48,24 @@ class Family:
     """The diffusers class of its ControlNets (``regional.loading.load_controlnet``); None: it has none."""
     real_size: tuple[str, Mapping[str, Any], str] | None = None
     """(transformer class, its real configuration, the checkpoint that is) for ``regional bench cost``."""
+    min_diffusers: str = "0.35.0"
+    """The oldest diffusers release with the family's stock pipelines (``make test-lowest`` tests it there)."""
+
+    def missing_requirement(self) -> str | None:
+        """Why the installed diffusers cannot run this family, or None when it can."""
+        from importlib.metadata import version
+
+        from packaging.version import Version
+
+        installed = version("diffusers")
+        if Version(installed) < Version(self.min_diffusers):
+            return f"the {self.name} family needs diffusers >= {self.min_diffusers}, installed {installed}"
+        return None
 
     def pipeline_module(self):
+        missing = self.missing_requirement()
+        if missing is not None:
+            raise ImportError(missing)
         return importlib.import_module(f"regional.families.{self.name}.pipeline")
 
 

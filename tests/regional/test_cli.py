@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+from familykit import family_param
 from PIL import Image
 
 from regional.cli import main
@@ -18,7 +19,7 @@ LAYOUT = {
 }
 
 
-@pytest.mark.parametrize("model", ["tiny", "tiny-chroma", "tiny-klein"])
+@pytest.mark.parametrize("model", ["tiny", "tiny-chroma", family_param("tiny-klein", "flux2")])
 def test_generate_writes_image_and_layout_overlay(tmp_path, capsys, model):
     layout_file = tmp_path / "layout.json"
     layout_file.write_text(json.dumps(LAYOUT))

@@ -2,13 +2,15 @@
 
 import functools
 
+import diffusers
 import pytest
 import torch
-from diffusers import ChromaPipeline, Flux2KleinPipeline, FluxPipeline, StableDiffusion3Pipeline
+from familykit import family_param
 
 from regional import Layout, Region, testing
 from regional.testing import (
     tiny_chroma_pipeline,
+    tiny_flux2_dev_pipeline,
     tiny_flux2_klein_pipeline,
     tiny_flux_pipeline,
     tiny_sd3_pipeline,
@@ -18,17 +20,22 @@ W, H = 128, 64  # 8 x 4 tokens
 LEFT, RIGHT = (0.0, 0.0, 0.5, 1.0), (0.5, 0.0, 1.0, 1.0)
 
 TINY = {
-    "flux": tiny_flux_pipeline,
-    "chroma": tiny_chroma_pipeline,
-    "sd3": tiny_sd3_pipeline,
-    "flux2": functools.partial(tiny_flux2_klein_pipeline, is_distilled=False),  # [klein] base: real CFG
+    "FluxPipeline": tiny_flux_pipeline,
+    "ChromaPipeline": tiny_chroma_pipeline,
+    "StableDiffusion3Pipeline": tiny_sd3_pipeline,
+    "Flux2KleinPipeline": functools.partial(tiny_flux2_klein_pipeline, is_distilled=False),  # base: real CFG
+    "Flux2Pipeline": tiny_flux2_dev_pipeline,
 }
-STOCK = {
-    "flux": FluxPipeline,
-    "chroma": ChromaPipeline,
-    "sd3": StableDiffusion3Pipeline,
-    "flux2": Flux2KleinPipeline,
+"""Each stock pipeline's tiny regional one."""
+FAMILY = {
+    "FluxPipeline": "flux",
+    "ChromaPipeline": "chroma",
+    "StableDiffusion3Pipeline": "sd3",
+    "Flux2KleinPipeline": "flux2",
+    "Flux2Pipeline": "flux2",
 }
+MODELS = [family_param(name, FAMILY[name]) for name in TINY]
+"""Every model the installed diffusers runs (FLUX.2 needs 0.37)."""
 CONDITIONAL_ONLY = {"flux": {}, "chroma": {"guidance_scale": 1.0}, "sd3": {"guidance_scale": 1.0}}
 CONDITIONAL_ONLY["flux2"] = CONDITIONAL_ONLY["sd3"]
 """Isolation is a property of the prompted prediction: a CFG negative pass (Chroma, SD3, FLUX.2 [klein] base)
@@ -38,21 +45,26 @@ TEXT_PREFIX = {"flux": 0, "chroma": 0, "sd3": 77, "flux2": 0}
 """Tokens before the T5 tokens in a prompt's text sequence: SD3's CLIP part."""
 
 
+def stock_name(pipe) -> str:
+    return type(pipe).__name__.removeprefix("Regional")
+
+
 def real_tokens(pipe, prompts: list[str]) -> list[int]:
-    """Tokens of each prompt before padding as the family's stock pipeline tokenizes it: FLUX.2 [klein] wraps
-    it in Qwen3's chat template."""
+    """Tokens of each prompt before padding as the family's stock pipeline tokenizes it: FLUX.2 wraps it in a
+    chat ([klein]: Qwen3's, a user turn; [dev]: Mistral's, after FLUX.2's system message)."""
+    if stock_name(pipe) == "Flux2KleinPipeline":
+        chats = [[{"role": "user", "content": p}] for p in prompts]
+        options = {"add_generation_prompt": True, "enable_thinking": False}
+    elif stock_name(pipe) == "Flux2Pipeline":
+        from diffusers.pipelines.flux2.pipeline_flux2 import format_input  # diffusers >= 0.36
+
+        chats, options = format_input(prompts), {}
     if pipe.family == "flux2":
-        chat = [[{"role": "user", "content": p}] for p in prompts]
-        prompts = [
-            pipe.tokenizer.apply_chat_template(
-                c, tokenize=False, add_generation_prompt=True, enable_thinking=False
-            )
-            for c in chat
-        ]
+        prompts = [pipe.tokenizer.apply_chat_template(c, tokenize=False, **options) for c in chats]
     return [len(ids) for ids in pipe.text_tokenizer(prompts).input_ids]
 
 
-@pytest.fixture(scope="module", params=TINY)
+@pytest.fixture(scope="module", params=MODELS)
 def pipe(request):
     return TINY[request.param](seed=0)
 
@@ -84,7 +96,7 @@ def token_grid(packed: torch.Tensor, width=W, height=H) -> torch.Tensor:
 
 def stock(pipe, prompt, seed=0, steps=4, width=W, height=H, **kwargs):
     """The family's stock diffusers pipeline on the same components, at the family's default guidance."""
-    plain = STOCK[pipe.family](**pipe.components)
+    plain = getattr(diffusers, stock_name(pipe))(**pipe.components)
     plain.set_progress_bar_config(disable=True)
     kwargs.setdefault("guidance_scale", pipe.sampling_defaults.guidance_scale)
     # the text length the regional pipeline uses: its default, or a tiny tokenizer's shorter limit
@@ -181,7 +193,7 @@ def test_consecutive_calls_are_independent(pipe):
     b = latents(pipe, second)
     a2 = latents(pipe, first)
     torch.testing.assert_close(a1, a2, atol=0, rtol=0)
-    fresh_b = latents(TINY[pipe.family](seed=0), second)
+    fresh_b = latents(TINY[stock_name(pipe)](seed=0), second)
     torch.testing.assert_close(b, fresh_b, atol=0, rtol=0)
 
 
@@ -268,10 +280,10 @@ def test_schnell_like_model_uses_schnell_defaults():
     assert torch.isfinite(out).all()
 
 
-@pytest.mark.parametrize("family", TINY)
+@pytest.mark.parametrize("model", MODELS)
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-def test_half_precision_runs(family, dtype):
-    half = TINY[family](seed=0).to(dtype=dtype)
+def test_half_precision_runs(model, dtype):
+    half = TINY[model](seed=0).to(dtype=dtype)
     out = latents(half, layout(("a red circle", LEFT), ("a blue square", RIGHT)), num_inference_steps=2)
     assert out.dtype == dtype and torch.isfinite(out.float()).all()
 
@@ -299,9 +311,9 @@ def test_processors_are_reinstalled_after_being_replaced(pipe):
     assert (out - stock(pipe, lay.base_prompt)).abs().max() > 1e-3
 
 
-@pytest.mark.parametrize("family", TINY)
-def test_text_length_follows_a_shorter_tokenizer_limit(family):
-    short = TINY[family](seed=0)
+@pytest.mark.parametrize("model", MODELS)
+def test_text_length_follows_a_shorter_tokenizer_limit(model):
+    short = TINY[model](seed=0)
     short.text_tokenizer.model_max_length = 64
     seen = {}
 
@@ -316,4 +328,4 @@ def test_text_length_follows_a_shorter_tokenizer_limit(family):
         callback_on_step_end=on_step,
         callback_on_step_end_tensor_inputs=["prompt_embeds"],
     )
-    assert seen["text_tokens"] == TEXT_PREFIX[family] + 64
+    assert seen["text_tokens"] == TEXT_PREFIX[FAMILY[model]] + 64

@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterator
 
 import pytest
+from familykit import family_param
 from PIL import Image
 from service.conftest import Service, layout_body
 from service.test_image_jobs import inline
@@ -16,7 +17,7 @@ TERMINAL = {"succeeded", "failed", "canceled"}
 FAMILIES = {"tiny-chroma": "chroma", "tiny-sd3": "sd3", "tiny-control": "flux", "tiny-klein": "flux2"}
 
 
-@pytest.fixture(scope="module", params=FAMILIES)
+@pytest.fixture(scope="module", params=[family_param(model, family) for model, family in FAMILIES.items()])
 def service(
     request, service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Service]:

@@ -81,6 +81,7 @@ FAMILY = Family(
     tiny_models={"tiny-klein": "regional.testing:tiny_flux2_klein_pipeline"},
     tiny_configs={"tiny-klein": ({"guidance_embeds": False}, {"is_distilled": True})},
     real_size=("Flux2Transformer2DModel", FLUX2_DEV_TRANSFORMER, "FLUX.2-dev"),
+    min_diffusers="0.37.0",  # Flux2KleinPipeline; Flux2Pipeline came in 0.36.0
 )
 
 

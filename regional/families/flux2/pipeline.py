@@ -148,8 +148,8 @@ class Flux2Hooks(RegionalPipelineMixin):
         return flux_attention_blocks(model)
 
     def decode_latents(self, latents: torch.Tensor, height: int, width: int, output_type: str):
-        """Token latents -> the VAE's latents (un-normalised by its batch norm, 2 x 2 patches unfolded), as the
-        stock pipeline returns for ``output_type="latent"``, -> images."""
+        """Token latents -> the VAE's latents (un-normalised by its batch norm, 2 x 2 patches unfolded), as
+        Flux2KleinPipeline returns for ``output_type="latent"``, -> images."""
         latents = latents.unflatten(1, (height // TOKEN_PX, width // TOKEN_PX)).permute(0, 3, 1, 2)
         bn = self.vae.bn
         mean = bn.running_mean.view(1, -1, 1, 1).to(latents.device, latents.dtype)
@@ -214,3 +214,8 @@ class RegionalFlux2Pipeline(Flux2Hooks, Flux2Pipeline):
         self, guidance_scale: float, true_cfg_scale: float, negative_prompt: str | None
     ) -> float:
         return true_cfg_scale  # [dev] is guidance-distilled; true CFG as for FLUX.1-dev, on request
+
+    def decode_latents(self, latents: torch.Tensor, height: int, width: int, output_type: str):
+        if output_type == "latent":  # Flux2Pipeline returns its token latents, unlike Flux2KleinPipeline
+            return latents
+        return super().decode_latents(latents, height, width, output_type)
