@@ -27,7 +27,7 @@ test: setup
 
 # The sampler's tests on the oldest diffusers/transformers that pyproject admits (FLUX.1, Chroma and SD3.5
 # run there; a newer family's tests skip, naming its minimum), then each newer family's tests on the oldest
-# diffusers it needs (Family.min_diffusers): FLUX.2 0.37.0.
+# diffusers it needs (Family.min_diffusers): FLUX.2 and Qwen-Image 0.37.0.
 LOWEST := .venv-lowest
 test-lowest:
 	test -x $(LOWEST)/bin/python || $(PY) -m venv $(LOWEST)
@@ -35,7 +35,7 @@ test-lowest:
 	$(LOWEST)/bin/pip install --quiet -e '.[test]' 'diffusers==0.35.0' 'transformers==4.57.6'
 	HF_HUB_OFFLINE=1 $(LOWEST)/bin/python -m pytest tests/regional -q
 	$(LOWEST)/bin/pip install --quiet 'diffusers==0.37.0'
-	HF_HUB_OFFLINE=1 $(LOWEST)/bin/python -m pytest tests/regional -q -k "flux2 or klein"
+	HF_HUB_OFFLINE=1 $(LOWEST)/bin/python -m pytest tests/regional -q -k "flux2 or klein or qwen"
 
 test-fast: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not slow"

@@ -178,6 +178,10 @@ class RegionalAttentionState:
     """beta of eq. 7: weight of the base path in the image tokens' attention output."""
     double_blocks: frozenset[int]
     single_blocks: frozenset[int]
+    text_positions: torch.Tensor | None = None
+    """Shape (base_text_len + region_text_len,): each text token's position in its own prompt's encoding, for
+    processors that rotate the text tokens themselves (Qwen-Image); a regional prompt's tokens keep the
+    positions the stock pipeline gives them alone. None where the transformer takes text ids (FLUX.2)."""
 
     def injects(self, block_type: BlockType, index: int) -> bool:
         return (
@@ -199,8 +203,8 @@ def regional_joint_attention(
 ) -> torch.Tensor:
     """Attention over ``[base text | regional texts | image]``; all tensors (batch, seq, heads, head_dim).
 
-    ``attention_mask``: the mask the model's block passes for the whole sequence, shape (batch, 1, L, L), or
-    None (FLUX.1 has none). ``z_base`` uses its ``[base text | image]`` rows and columns, exactly as the
+    ``attention_mask``: the mask the model's block passes for the whole sequence, shape (batch, 1, L, L) or a
+    key mask (batch, 1, 1, L), or None (FLUX.1 has none). ``z_base`` uses its ``[base text | image]`` rows and columns, exactly as the
     plain model would on the base prompt alone (Chroma's T5 padding mask). The regional path uses M alone:
     each regional prompt carries only the tokens its model attends to (``region_token_margin``).
     Returns the output in the same order and shape as ``query``.
@@ -210,7 +214,11 @@ def regional_joint_attention(
     def base_part(x: torch.Tensor, dim: int = 1) -> torch.Tensor:
         return torch.cat([x.narrow(dim, 0, nb), x.narrow(dim, nb + nr, x.shape[dim] - nb - nr)], dim=dim)
 
-    base_mask = None if attention_mask is None else base_part(base_part(attention_mask, -2), -1)
+    base_mask = None
+    if attention_mask is not None:
+        base_mask = base_part(attention_mask, -1)
+        if base_mask.shape[-2] > 1:  # a mask per query, not only per key
+            base_mask = base_part(base_mask, -2)
     # z_base: exactly plain attention, through diffusers' dispatcher (honours set_attention_backend).
     z_base = dispatch_attention_fn(
         base_part(query), base_part(key), base_part(value), attn_mask=base_mask, backend=backend

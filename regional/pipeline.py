@@ -136,8 +136,9 @@ class Denoising:
 
     latents: torch.Tensor
     """Shape (batch, image tokens, channels): the packed initial latents."""
-    image_ids: torch.Tensor | None
-    """Shape (image tokens, 3): the image tokens' position ids; None where the transformer takes none (SD3)."""
+    image_ids: Any
+    """The image tokens' positions as the transformer takes them: FLUX's ids, shape (image tokens, 3);
+    Qwen-Image's image shapes; None where the transformer takes none (SD3)."""
     timesteps: torch.Tensor
     """The timesteps the loop runs, in order."""
     begin_index: int = 0
@@ -173,6 +174,10 @@ class RegionalPipelineMixin:
     batched_guidance: bool = False
     """Whether the stock pipeline runs classifier-free guidance as one batch ``[negative | positive]`` (SD3)
     rather than two passes (FLUX.1's true CFG, Chroma): plain steps do the same, so that the outputs match."""
+    attention_kwargs_argument: str = "joint_attention_kwargs"
+    """The transformer's argument for the attention processors' kwargs (Qwen-Image's: ``attention_kwargs``)."""
+    max_text_tokens: int = 512
+    """The longest ``max_sequence_length`` the stock pipeline accepts (T5's 512; Qwen-Image's 1024)."""
 
     # --- family hooks ------------------------------------------------------------------------------------
 
@@ -214,6 +219,18 @@ class RegionalPipelineMixin:
         """The attention modules of ``model`` (the transformer, or a ControlNet built like it) by block type,
         in order."""
         raise NotImplementedError
+
+    def guided_noise(
+        self, noise_pred: torch.Tensor, neg_noise_pred: torch.Tensor, scale: float
+    ) -> torch.Tensor:
+        """Classifier-free guidance: the prediction moved away from the negative prompt's by ``scale``."""
+        return neg_noise_pred + scale * (noise_pred - neg_noise_pred)
+
+    @property
+    def text_padded_left(self) -> bool:
+        """Whether the stock pipeline's prompt embeddings carry their padding before the prompt's tokens (a
+        left-padding tokenizer's, FLUX.2 [klein]'s Qwen3)."""
+        return getattr(self.text_tokenizer, "padding_side", "right") == "left"
 
     # --- shared stages -----------------------------------------------------------------------------------
 
@@ -261,7 +278,7 @@ class RegionalPipelineMixin:
         embeds = self.regional_text_embeds(prompts, max_sequence_length, device)
         lengths = self.regional_token_lengths(prompts, max_sequence_length, token_margin)
         padded = embeds.shape[1]
-        left = getattr(self.text_tokenizer, "padding_side", "right") == "left"
+        left = self.text_padded_left
         kept = [range(padded - length, padded) if left else range(length) for length in lengths]
         pieces = [embeds[i, kept_i.start : kept_i.stop] for i, kept_i in enumerate(kept)]
         positions = torch.tensor([p for kept_i in kept for p in kept_i], device=device)
@@ -290,7 +307,8 @@ class RegionalPipelineMixin:
             membership, lengths, base.embeds.shape[1], region_attention, base_ratio, double_blocks, single_blocks,
             device, region_mask, layout.width // TOKEN_PX,
         )  # fmt: skip
-        return base.followed_by(region_embeds, positions), state
+        prompt = base.followed_by(region_embeds, positions)
+        return prompt, replace(state, text_positions=prompt.text_positions())
 
     def block_schedule(
         self,
@@ -340,7 +358,7 @@ class RegionalPipelineMixin:
         return self.transformer(
             **{"hidden_states": hidden_states, **inputs, **(conditioning or {})},
             **self.timestep_inputs(t, hidden_states, image_ids),
-            joint_attention_kwargs=attention_kwargs,
+            **{self.attention_kwargs_argument: attention_kwargs},
             return_dict=False,
         )[0]
 
@@ -400,9 +418,10 @@ class RegionalPipelineMixin:
             raise ValueError(f"inject_steps must be in [0, num_inference_steps={steps}], got {inject_steps}")
         if num_images_per_prompt < 1:
             raise ValueError(f"num_images_per_prompt must be >= 1, got {num_images_per_prompt}")
-        if not 1 <= max_sequence_length <= 512:
+        if not 1 <= max_sequence_length <= self.max_text_tokens:
             raise ValueError(
-                f"max_sequence_length must be in [1, 512] (T5's limit), got {max_sequence_length}"
+                f"max_sequence_length must be in [1, {self.max_text_tokens}] (the model's limit), got "
+                f"{max_sequence_length}"
             )
         if region_token_margin is not None and region_token_margin < 0:
             raise ValueError(f"region_token_margin must be >= 0, None or 'auto', got {region_token_margin}")
@@ -578,7 +597,7 @@ class RegionalPipelineMixin:
                     conditioning = condition(i, t, both, guided_inputs, attention_kwargs)
                     both_noise = predict(both, t, guided_inputs, attention_kwargs, conditioning)
                     neg_noise_pred, noise_pred = both_noise.chunk(2)
-                    noise_pred = neg_noise_pred + cfg_scale * (noise_pred - neg_noise_pred)
+                    noise_pred = self.guided_noise(noise_pred, neg_noise_pred, cfg_scale)
                 else:
                     conditioning = condition(i, t, latents, inputs, attention_kwargs)
                     noise_pred = predict(latents, t, inputs, attention_kwargs, conditioning)
@@ -586,7 +605,7 @@ class RegionalPipelineMixin:
                         neg_noise_pred = predict(
                             latents, t, negative_inputs, self._joint_attention_kwargs, conditioning
                         )
-                        noise_pred = neg_noise_pred + cfg_scale * (noise_pred - neg_noise_pred)
+                        noise_pred = self.guided_noise(noise_pred, neg_noise_pred, cfg_scale)
 
                 latents = self.scheduler.step(noise_pred, t, latents, return_dict=False)[0]
                 if denoising.after_step is not None:

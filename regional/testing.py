@@ -17,7 +17,7 @@ from diffusers import (
     FlowMatchEulerDiscreteScheduler,
     FluxTransformer2DModel,
 )
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
 from transformers import (
     CLIPTextConfig,
     CLIPTextModel,
@@ -228,12 +228,14 @@ def tiny_qwen_tokenizer(words: tuple[str, ...] = ()) -> PreTrainedTokenizerFast:
 
 
 def word_tokenizer(max_length: int = 512) -> PreTrainedTokenizerFast:
-    """One token per whitespace-separated word, known or not, T5's EOS appended, and the chat template above:
-    for counting, a prompt costs its words in any family's template (``regional bench cost``; real tokenizers
-    give about 1.3 tokens a word)."""
+    """One token per word, punctuation mark or newline, known or not, T5's EOS appended, and the chat template
+    above: for counting, a prompt costs its words in any family's template (``regional bench cost``; real
+    tokenizers give about 1.3 tokens a word, and split templates as this one does)."""
     specials = ["<pad>", "</s>", "<unk>", "<|im_start|>", "<|im_end|>", "<think>", "</think>"]
     tok = Tokenizer(models.WordLevel({token: i for i, token in enumerate(specials)}, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Split(" ", "removed"), pre_tokenizers.Split(Regex(r"\n|[[:punct:]]"), "isolated")]
+    )
     tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
@@ -669,5 +671,78 @@ def tiny_flux2_klein_pipeline(seed: int = 0, is_distilled: bool = True):
     from regional.families.flux2 import RegionalFlux2KleinPipeline
 
     pipe = RegionalFlux2KleinPipeline(**tiny_flux2_klein_components(seed, is_distilled))
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+QWEN_IMAGE_TEMPLATE_WORDS = (
+    "system Describe the image by detailing the color shape size texture quantity text spatial relationships of "
+    "objects and background user assistant"
+)
+"""The words of QwenImagePipeline's prompt template (a system turn asking for a detailed description)."""
+
+
+def tiny_qwen_image_tokenizer() -> PreTrainedTokenizerFast:
+    """A tokenizer that splits as Qwen2's does (a word with its leading space, a punctuation mark, a newline),
+    each piece one token when known (``TINY_WORDS`` and the words of QwenImagePipeline's prompt template), else
+    its characters; no EOS appended. So the template's system prefix is 34 tokens, as with Qwen2's real
+    tokenizer, and the stock pipeline drops exactly it (``prompt_template_encode_start_idx``)."""
+    specials = ["<|endoftext|>", "<unk>", "<|im_start|>", "<|im_end|>"]
+    words = {*TINY_WORDS, *QWEN_IMAGE_TEMPLATE_WORDS.split()}
+    scores = {token: 0.0 for token in specials}
+    for c in string.printable:
+        if not c.isspace():
+            scores[c], scores[" " + c] = -10.0, -9.0
+    scores.update({"\n": -1.0, " ": -5.0})
+    for word in words:
+        scores[word] = scores[" " + word] = -1.0
+    tok = Tokenizer(models.Unigram(list(scores.items()), unk_id=specials.index("<unk>"), byte_fallback=False))
+    tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"\n| ?[^\s[:punct:]]+| ?[[:punct:]]| +"), "isolated")
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        model_max_length=1024,
+        pad_token="<|endoftext|>",
+        unk_token="<unk>",
+        eos_token="<|im_end|>",
+        additional_special_tokens=["<|im_start|>"],
+    )
+
+
+def tiny_qwen_image_pipeline(seed: int = 0):
+    """A ``RegionalQwenImagePipeline`` on CPU in float32 with tiny random weights: a 2-block Qwen-Image
+    transformer, its video VAE (8x, one frame) and a 2-layer Qwen2.5-VL text encoder of width 16 with a
+    one-block vision tower it never runs."""
+    from diffusers import AutoencoderKLQwenImage, QwenImageTransformer2DModel
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+    from regional.families.qwenimage import RegionalQwenImagePipeline
+
+    tokenizer = tiny_qwen_image_tokenizer()
+    torch.manual_seed(seed)
+    transformer = QwenImageTransformer2DModel(
+        patch_size=2, in_channels=16, out_channels=4, num_layers=2, attention_head_dim=16, num_attention_heads=2,
+        joint_attention_dim=16, axes_dims_rope=(8, 4, 4),
+    )  # fmt: skip
+    vae = AutoencoderKLQwenImage(
+        base_dim=8, z_dim=4, dim_mult=[1, 2, 4, 4], num_res_blocks=1, temperal_downsample=[False, True, True],
+        latents_mean=[0.0] * 4, latents_std=[1.0] * 4,
+    )  # fmt: skip
+    text = {
+        "vocab_size": len(tokenizer), "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 2,
+        "num_attention_heads": 2, "num_key_value_heads": 1, "max_position_embeddings": 2048,
+        "rope_scaling": {"mrope_section": [1, 1, 2], "rope_type": "default", "type": "default"},
+        "bos_token_id": tokenizer.pad_token_id, "eos_token_id": tokenizer.eos_token_id,
+    }  # fmt: skip
+    vision = {"depth": 1, "hidden_size": 16, "intermediate_size": 16, "num_heads": 2, "out_hidden_size": 16}
+    text_encoder = Qwen2_5_VLForConditionalGeneration(
+        Qwen2_5_VLConfig(text_config=text, vision_config=vision)
+    )
+    pipe = RegionalQwenImagePipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=1.0, use_dynamic_shifting=True),
+        vae=vae.eval(),
+        text_encoder=text_encoder.eval(),
+        tokenizer=tokenizer,
+        transformer=transformer.eval(),
+    )
     pipe.set_progress_bar_config(disable=True)
     return pipe

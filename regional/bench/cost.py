@@ -189,7 +189,8 @@ def family_flops(family: str, regions: int, width: int = 1024, height: int = 102
     defaults = pipe.sampling_defaults
     layout = bench_layout(regions, width, height)
     prompts, _ = layout_regions(layout)
-    text_tokens = pipe.regional_token_lengths(["base"], defaults.max_sequence_length, None)[0]
+    # the base prompt as the family encodes it: padded (most families) or its own tokens (Qwen-Image)
+    text_tokens = pipe.regional_token_lengths([layout.base_prompt], defaults.max_sequence_length, None)[0]
     plain = family_forward_flops(pipe, width, height, text_tokens)
     result = {"plain_tflops": plain / 1e12}
     for method, margin, kind in (
@@ -480,11 +481,11 @@ def print_family_flops(region_counts: list[int], as_json: bool) -> int:
         return 0
     print("# FLOPs of one injected step over a plain step, real sizes, 1024x1024, each family's defaults")
     print(
-        f"{'family':<8} {'checkpoint':<12} {'regions':>7} {'plain TFLOPs':>12} {'regional':>9} {'authors':>8}"
+        f"{'family':<9} {'checkpoint':<12} {'regions':>7} {'plain TFLOPs':>12} {'regional':>9} {'authors':>8}"
     )
     for row in rows:
         print(
-            f"{row['family']:<8} {row['checkpoint']:<12} {row['regions']:>7} {row['plain_tflops']:>12.1f}"
+            f"{row['family']:<9} {row['checkpoint']:<12} {row['regions']:>7} {row['plain_tflops']:>12.1f}"
             f" {row['regional']:>8.3f}x {row['authors']:>7.3f}x"
         )
     return 0

@@ -15,6 +15,7 @@ from regional.bench.cost import (
     measure,
     plot,
 )
+from regional.families import families
 from regional.masks import layout_regions
 from regional.testing import tiny_flux_pipeline
 
@@ -74,7 +75,9 @@ def test_flux_dev_wall_model_needs_cuda_and_unknown_models_are_named():
         wall_time_components("schnell", "cpu")
 
 
-@pytest.mark.parametrize("family", ["flux", "chroma", "sd3", family_param("flux2", "flux2")])
+@pytest.mark.parametrize(
+    "family", [family_param(name, name) for name, family in families().items() if family.real_size]
+)
 def test_every_family_counts_flops_at_its_real_size_through_its_pipeline(family):
     """The pipeline's own stages on a meta-device transformer of the real size (no weights): the regional
     step costs more than a plain one, less than the authors' formulation (padded prompts, dense mask)."""

@@ -19,7 +19,15 @@ LAYOUT = {
 }
 
 
-@pytest.mark.parametrize("model", ["tiny", "tiny-chroma", family_param("tiny-klein", "flux2")])
+@pytest.mark.parametrize(
+    "model",
+    [
+        "tiny",
+        "tiny-chroma",
+        family_param("tiny-klein", "flux2"),
+        family_param("tiny-qwen-image", "qwenimage"),
+    ],
+)
 def test_generate_writes_image_and_layout_overlay(tmp_path, capsys, model):
     layout_file = tmp_path / "layout.json"
     layout_file.write_text(json.dumps(LAYOUT))

@@ -14,12 +14,14 @@ from regional import Layout, Region, RegionalChromaPipeline, loading
 from regional.families.chroma import CHROMA
 from regional.families.flux import DEV
 from regional.families.flux2 import KLEIN, KLEIN_BASE
+from regional.families.qwenimage import QWEN_IMAGE
 from regional.families.sd3 import SD35
 from regional.pipeline import RegionalFluxPipeline
 from regional.testing import (
     tiny_chroma_pipeline,
     tiny_flux2_klein_pipeline,
     tiny_flux_pipeline,
+    tiny_qwen_image_pipeline,
     tiny_sd3_pipeline,
 )
 
@@ -58,11 +60,17 @@ STOCK_AND_TINY = {
     "ChromaPipeline": (tiny_chroma_pipeline, CHROMA),
     "StableDiffusion3Pipeline": (tiny_sd3_pipeline, SD35),
     "Flux2KleinPipeline": (functools.partial(tiny_flux2_klein_pipeline, is_distilled=False), KLEIN_BASE),
+    "QwenImagePipeline": (tiny_qwen_image_pipeline, QWEN_IMAGE),
 }
 
 
 @pytest.mark.parametrize(
-    "class_name", [*list(STOCK_AND_TINY)[:3], family_param("Flux2KleinPipeline", "flux2")]
+    "class_name",
+    [
+        *list(STOCK_AND_TINY)[:3],
+        family_param("Flux2KleinPipeline", "flux2"),
+        family_param("QwenImagePipeline", "qwenimage"),
+    ],
 )
 def test_a_checkpoint_loads_as_its_familys_regional_pipeline(tmp_path, class_name):
     """The family comes from model_index.json's _class_name: a stock checkpoint or a saved regional one."""

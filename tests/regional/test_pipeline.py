@@ -13,6 +13,7 @@ from regional.testing import (
     tiny_flux2_dev_pipeline,
     tiny_flux2_klein_pipeline,
     tiny_flux_pipeline,
+    tiny_qwen_image_pipeline,
     tiny_sd3_pipeline,
 )
 
@@ -25,6 +26,7 @@ TINY = {
     "StableDiffusion3Pipeline": tiny_sd3_pipeline,
     "Flux2KleinPipeline": functools.partial(tiny_flux2_klein_pipeline, is_distilled=False),  # base: real CFG
     "Flux2Pipeline": tiny_flux2_dev_pipeline,
+    "QwenImagePipeline": tiny_qwen_image_pipeline,
 }
 """Each stock pipeline's tiny regional one."""
 FAMILY = {
@@ -33,15 +35,16 @@ FAMILY = {
     "StableDiffusion3Pipeline": "sd3",
     "Flux2KleinPipeline": "flux2",
     "Flux2Pipeline": "flux2",
+    "QwenImagePipeline": "qwenimage",
 }
 MODELS = [family_param(name, FAMILY[name]) for name in TINY]
-"""Every model the installed diffusers runs (FLUX.2 needs 0.37)."""
+"""Every model the installed diffusers runs (FLUX.2 and Qwen-Image need 0.37)."""
 CONDITIONAL_ONLY = {"flux": {}, "chroma": {"guidance_scale": 1.0}, "sd3": {"guidance_scale": 1.0}}
-CONDITIONAL_ONLY["flux2"] = CONDITIONAL_ONLY["sd3"]
+CONDITIONAL_ONLY["flux2"] = CONDITIONAL_ONLY["qwenimage"] = CONDITIONAL_ONLY["sd3"]
 """Isolation is a property of the prompted prediction: a CFG negative pass (Chroma, SD3, FLUX.2 [klein] base)
 is the plain model, whose attention mixes all tokens (as any base_ratio > 0 does), so the isolation tests run
 without CFG."""
-TEXT_PREFIX = {"flux": 0, "chroma": 0, "sd3": 77, "flux2": 0}
+TEXT_PREFIX = {"flux": 0, "chroma": 0, "sd3": 77, "flux2": 0, "qwenimage": 0}
 """Tokens before the T5 tokens in a prompt's text sequence: SD3's CLIP part."""
 
 
@@ -61,6 +64,9 @@ def real_tokens(pipe, prompts: list[str]) -> list[int]:
         chats, options = format_input(prompts), {}
     if pipe.family == "flux2":
         prompts = [pipe.tokenizer.apply_chat_template(c, tokenize=False, **options) for c in chats]
+    if pipe.family == "qwenimage":  # its template, less the system prefix the pipeline drops
+        ids = pipe.tokenizer([pipe.prompt_template_encode.format(p) for p in prompts]).input_ids
+        return [len(i) - pipe.prompt_template_encode_start_idx for i in ids]
     return [len(ids) for ids in pipe.text_tokenizer(prompts).input_ids]
 
 
@@ -99,6 +105,9 @@ def stock(pipe, prompt, seed=0, steps=4, width=W, height=H, **kwargs):
     plain = getattr(diffusers, stock_name(pipe))(**pipe.components)
     plain.set_progress_bar_config(disable=True)
     kwargs.setdefault("guidance_scale", pipe.sampling_defaults.guidance_scale)
+    if pipe.family == "qwenimage":  # its CFG scale is the stock true_cfg_scale, run with a negative prompt
+        scale = kwargs.pop("guidance_scale")
+        kwargs.update(true_cfg_scale=scale, negative_prompt="" if scale > 1 else None)
     # the text length the regional pipeline uses: its default, or a tiny tokenizer's shorter limit
     limit = min(pipe.sampling_defaults.max_sequence_length, pipe.text_tokenizer.model_max_length)
     kwargs.setdefault("max_sequence_length", limit)
@@ -162,7 +171,7 @@ def test_whole_canvas_region_with_base_prompt_is_the_stock_pipeline(pipe):
     base path masks the base prompt's padding (in diffusers 0.42 only as an additive bias, see README); so
     the base prompt is given exactly those tokens (max_sequence_length = real + 1) and has no other padding."""
     lay = layout(("a red circle and a blue square", (0.0, 0.0, 1.0, 1.0)))
-    if pipe.family in ("flux", "sd3", "flux2"):
+    if pipe.family in ("flux", "sd3", "flux2", "qwenimage"):
         options, stock_options = {"region_token_margin": None}, {}
     else:
         tokens = len(pipe.text_tokenizer(lay.base_prompt).input_ids) + 1
@@ -250,7 +259,7 @@ def test_explicit_block_lists_and_invalid_arguments(pipe):
     with pytest.raises(ValueError, match="inject_steps"):
         latents(pipe, lay, inject_steps=9)
     with pytest.raises(ValueError, match="max_sequence_length"):
-        latents(pipe, lay, max_sequence_length=1024)
+        latents(pipe, lay, max_sequence_length=pipe.max_text_tokens + 1)
     with pytest.raises(ValueError, match="region_token_margin"):
         latents(pipe, lay, region_token_margin=-1)
     with pytest.raises(ValueError, match="width"):
@@ -258,17 +267,24 @@ def test_explicit_block_lists_and_invalid_arguments(pipe):
 
 
 def test_region_tokens_are_real_tokens_plus_margin(pipe):
-    embeds, lengths, positions = pipe.encode_regional_prompts(
-        ["a red circle", "a blue square on the left"], 512, 8, "cpu"
-    )
-    real = real_tokens(pipe, ["a red circle", "a blue square on the left"])
+    """A regional prompt keeps its real tokens and ``margin`` padding tokens; Qwen-Image's prompts have no
+    padding (the stock pipeline masks it out), so they keep exactly their tokens and refuse a margin."""
+    margin = 0 if pipe.family == "qwenimage" else 8
+    prompts = ["a red circle", "a blue square on the left"]
+    embeds, lengths, positions = pipe.encode_regional_prompts(prompts, 512, margin, "cpu")
+    real = real_tokens(pipe, prompts)
     prefix = TEXT_PREFIX[pipe.family]
-    assert lengths == [prefix + real[0] + 8, prefix + real[1] + 8]
+    assert lengths == [prefix + real[0] + margin, prefix + real[1] + margin]
     assert embeds.shape[1] == sum(lengths)
-    # each prompt's tokens keep their positions in its own encoding (FLUX.2's text rotary positions)
+    # each prompt's tokens keep their positions in its own encoding (FLUX.2's and Qwen-Image's text rotary)
     assert positions.tolist() == [*range(lengths[0]), *range(lengths[1])]
     padded, padded_lengths, _ = pipe.encode_regional_prompts(["a red circle"], 512, None, "cpu")
-    assert padded_lengths == [prefix + 512]
+    if pipe.family == "qwenimage":
+        assert padded_lengths == [real[0]]
+        with pytest.raises(ValueError, match="region_token_margin"):
+            pipe.encode_regional_prompts(prompts, 512, 8, "cpu")
+    else:
+        assert padded_lengths == [prefix + 512]
     torch.testing.assert_close(padded[:, : lengths[0]], embeds[:, : lengths[0]])
 
 
@@ -322,7 +338,7 @@ def test_text_length_follows_a_shorter_tokenizer_limit(model):
         return kwargs
 
     short(
-        layout=layout(("a red circle", LEFT)),
+        layout=layout(("a red circle", LEFT), base=" ".join(["a red circle"] * 30)),  # over 64 tokens: cut
         num_inference_steps=1,
         output_type="latent",
         callback_on_step_end=on_step,

@@ -1,6 +1,6 @@
-"""A worker serving each other family's tiny model (Chroma, SD3.5, FLUX.2 [klein], a FLUX.1 Control model) through a real
-server, real Redis and a real worker: jobs run, record the model and its family; a Control model takes a job's
-control image without a ControlNet, SD3.5 a catalogue SD3 ControlNet."""
+"""A worker serving each other family's tiny model (Chroma, SD3.5, FLUX.2 [klein], Qwen-Image, a FLUX.1 Control
+model) through a real server, real Redis and a real worker: jobs run, record the model and its family; a Control
+model takes a job's control image without a ControlNet, SD3.5 a catalogue SD3 ControlNet."""
 
 from __future__ import annotations
 
@@ -14,7 +14,13 @@ from service.conftest import Service, layout_body
 from service.test_image_jobs import inline
 
 TERMINAL = {"succeeded", "failed", "canceled"}
-FAMILIES = {"tiny-chroma": "chroma", "tiny-sd3": "sd3", "tiny-control": "flux", "tiny-klein": "flux2"}
+FAMILIES = {
+    "tiny-chroma": "chroma",
+    "tiny-sd3": "sd3",
+    "tiny-control": "flux",
+    "tiny-klein": "flux2",
+    "tiny-qwen-image": "qwenimage",
+}
 
 
 @pytest.fixture(scope="module", params=[family_param(model, family) for model, family in FAMILIES.items()])

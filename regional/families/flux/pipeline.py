@@ -74,7 +74,7 @@ def flux_regional_attention(
     """A FLUX-shaped attention module (separate Q/K/V projections, QK norms, rotary embeddings over
     ``[text | image]``) with regional attention: a double-stream block's (image, text) outputs after their
     projections, or a single-stream block's attention output before the block's own projection."""
-    query, key, value = _joint_qkv(attn, hidden_states, encoder_hidden_states)
+    query, key, value = joint_qkv(attn, hidden_states, encoder_hidden_states)
     if image_rotary_emb is not None:
         query = apply_rotary_emb(query, image_rotary_emb, sequence_dim=1)
         key = apply_rotary_emb(key, image_rotary_emb, sequence_dim=1)
@@ -92,15 +92,16 @@ def flux_regional_attention(
     return image_out, text_out
 
 
-def _joint_qkv(attn, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor | None):
-    """Q, K, V of ``[text | image]`` after the QK norms, each (batch, seq, heads, head_dim)."""
+def joint_qkv(attn, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor | None):
+    """Q, K, V of ``[text | image]`` after the QK norms, each (batch, seq, heads, head_dim), from an attention
+    module with separate text projections (``add_q_proj``: FLUX's, Qwen-Image's); image only without text."""
     if getattr(attn, "fused_projections", False):
         raise ValueError(
             "regional prompting does not support fused QKV projections; call unfuse_qkv_projections()"
         )
 
     def heads(x: torch.Tensor) -> torch.Tensor:
-        return x.unflatten(-1, (-1, attn.head_dim))
+        return x.unflatten(-1, (attn.heads, -1))
 
     query = attn.norm_q(heads(attn.to_q(hidden_states)))
     key = attn.norm_k(heads(attn.to_k(hidden_states)))
