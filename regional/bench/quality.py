@@ -10,10 +10,15 @@ Measured on the toy shapes world (``regional.toy``) with the committed toy FLUX 
   world's captions use (a model that binds by order rather than by position words fails these), and named
   without positions, in a shuffled order (only the layout can place them: explicit boxes with a plain
   caption),
-- and, as a ceiling, the ground-truth renders passed through the model's VAE,
+- and, as a ceiling, the ground-truth renders passed through the model's VAE;
+
+then, as harder scenes (``make_hard_scene``: 5 and 6 objects in boxes at arbitrary positions and sizes, some
+touching, some overlapping, objects sharing a colour or a shape; captions without positions, since such boxes
+have none), plain prompting, regional prompting with the ground-truth boxes and the VAE ceiling,
 
 and scored by image analysis (``regional.toy.score``): per-object accuracy (right colour and shape in its
-box), colour accuracy, scene accuracy (every object right), leakage (share of a region's pixels in another
+box), colour accuracy, scene accuracy (every object right; it and the object accuracy with their standard
+errors over scenes), leakage (share of a region's pixels in another
 region's colour) and seam (RGB step across region borders on background pixels). A sweep (on captions without
 positions, where the base prompt alone does not place the objects) over base ratio,
 injected steps and block intervals reproduces the paper's ablation (alignment versus seams); a few points
@@ -36,8 +41,10 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 COUNTS = (2, 3, 4)
-FULL = {"scenes": 48, "seeds": 4, "sweep_scenes": 8, "sweep_seeds": 2}
-QUICK = {"scenes": 3, "seeds": 2, "sweep_scenes": 2, "sweep_seeds": 2}
+HARD_COUNTS = (5, 6)
+"""Object counts of the harder scenes' rows."""
+FULL = {"scenes": 48, "seeds": 4, "sweep_scenes": 8, "sweep_seeds": 2, "hard_scenes": 48, "hard_seeds": 2}
+QUICK = {"scenes": 3, "seeds": 2, "sweep_scenes": 2, "sweep_seeds": 2, "hard_scenes": 2, "hard_seeds": 1}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,6 +56,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, help="noise seeds per scene (default 4, quick 2)")
     parser.add_argument("--steps", type=int, help="denoising steps (default: the model's, 24)")
     parser.add_argument("--max-sequence-length", type=int, default=48, help="T5 tokens (the toy model's 48)")
+    parser.add_argument(
+        "--hard-scenes", type=int, help="harder scenes per object count (default 48, quick 2)"
+    )
+    parser.add_argument("--hard-seeds", type=int, help="noise seeds per harder scene (default 2, quick 1)")
+    parser.add_argument(
+        "--hard-only",
+        action="store_true",
+        help="only the harder scenes' rows (no main rows, sweep or figures)",
+    )
     parser.add_argument("--no-sweep", action="store_true", help="skip the base-ratio / steps / blocks sweep")
     parser.add_argument(
         "--ablation",
@@ -100,22 +116,30 @@ def ablation_settings() -> list:
     return [Settings(region_mask=None if variant.is_paper else variant) for variant in variants]
 
 
+ABLATION_SCENES = {"unplaced": (2, 4), "world": (2, 4), "hard": (5,)}
+"""The ablation's scene sets and their object counts: captions without positions (only the layout places the
+objects: alignment), with them (shape quality against plain prompting), and the harder scenes (5 objects in
+arbitrary, touching and overlapping boxes)."""
+
+
 def ablation(pipe, sizes: dict, args) -> list[dict]:
-    """Each mask variant on ground-truth boxes, with captions without positions (only the layout places the
-    objects: alignment) and with them (shape quality against plain prompting), at 2 and 4 objects."""
-    from regional.toy.evaluate import Summary, bench_scenes, evaluate, ground_truth
+    """Each mask variant on ground-truth boxes, on every set of ``ABLATION_SCENES``."""
+    from regional.toy.evaluate import Summary, bench_scenes, evaluate, ground_truth, hard_bench_scenes
+
+    def scenes_of(kind: str, count: int):
+        if kind == "hard":
+            return hard_bench_scenes(count, sizes["scenes"])
+        return bench_scenes(count, sizes["scenes"], kind)
 
     scenes = {
-        (captions, count): bench_scenes(count, sizes["scenes"], captions)
-        for captions in ("unplaced", "world")
-        for count in (2, 4)
+        (kind, count): scenes_of(kind, count) for kind, counts in ABLATION_SCENES.items() for count in counts
     }
     results = []
     for settings in ablation_settings():
         row = {"settings": settings.label()}
-        for captions in ("unplaced", "world"):
+        for captions, counts in ABLATION_SCENES.items():
             total = Summary()
-            for count in (2, 4):
+            for count in counts:
                 summary = evaluate(
                     pipe, scenes[captions, count], sizes["seeds"], ground_truth, settings, args.steps,
                     args.max_sequence_length,
@@ -129,13 +153,17 @@ def ablation(pipe, sizes: dict, args) -> list[dict]:
 
 def format_ablation(results: list[dict]) -> str:
     head = (f"{'mask (gt boxes, 2+4 objects)':<34}{'unplaced scene %':>18}{'obj %':>7}{'world scene %':>16}"
-            f"{'obj %':>7}{'seam':>6}")  # fmt: skip
+            f"{'obj %':>7}{'seam':>6}{'hard (5) obj %':>16}{'seam':>6}")  # fmt: skip
     lines = [head, "-" * len(head)]
+
+    def seam(row: dict) -> str:
+        return "-" if row["seam"] is None else f"{row['seam']:.2f}"
+
     for r in results:
-        unplaced, world = r["unplaced"], r["world"]
-        seam = "-" if world["seam"] is None else f"{world['seam']:.1f}"
-        lines.append(f"{r['settings']:<34}{_scene_percent(unplaced):>18}{_percent(unplaced['object_accuracy']):>7}"
-                     f"{_scene_percent(world):>16}{_percent(world['object_accuracy']):>7}{seam:>6}")  # fmt: skip
+        unplaced, world, hard = r["unplaced"], r["world"], r["hard"]
+        lines.append(f"{r['settings']:<34}{_percent_se(unplaced):>18}{_percent(unplaced['object_accuracy']):>7}"
+                     f"{_percent_se(world):>16}{_percent(world['object_accuracy']):>7}{seam(world):>6}"
+                     f"{_percent_se(hard, 'object_accuracy'):>16}{seam(hard):>6}")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -193,6 +221,30 @@ def main_table(pipe, sizes: dict, args) -> dict:
     return rows
 
 
+def hard_table(pipe, sizes: dict, args) -> dict:
+    """Rows of the harder scenes: method -> object count -> summary. Their captions name no positions (the
+    boxes are arbitrary), so plain prompting has only the order of a shuffled list to go by; the ceiling shows
+    that the VAE keeps the small shapes and the scorer reads them, overlaps and shared colours included."""
+    from regional.toy.evaluate import (
+        PLAIN,
+        Settings,
+        evaluate,
+        ground_truth,
+        hard_bench_scenes,
+        reconstruction,
+    )
+
+    rows: dict = {"vae ceiling": {}, "plain": {}, "regional (gt boxes)": {}}
+    for count in HARD_COUNTS:
+        scenes = hard_bench_scenes(count, sizes["hard_scenes"])
+        rows["vae ceiling"][count] = reconstruction(pipe, scenes).as_dict()
+        for name, settings in (("plain", PLAIN), ("regional (gt boxes)", Settings())):
+            summary = evaluate(pipe, scenes, sizes["hard_seeds"], ground_truth, settings, args.steps,
+                               args.max_sequence_length)  # fmt: skip
+            rows[name][count] = summary.as_dict()
+    return rows
+
+
 def sweep(pipe, sizes: dict, args) -> list[dict]:
     from regional.toy.evaluate import Summary, bench_scenes, evaluate, ground_truth
 
@@ -225,16 +277,16 @@ def _percent(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:5.1f}"
 
 
-def _scene_percent(row: dict) -> str:
-    """Scene accuracy with its standard error over scenes, e.g. "82.8 ±4.7"."""
-    se = row.get("scene_accuracy_se")
-    return _percent(row["scene_accuracy"]) + ("" if se is None else f" ±{100 * se:.1f}")
+def _percent_se(row: dict, key: str = "scene_accuracy") -> str:
+    """An accuracy (``key``: scene by default) with its standard error over scenes, e.g. "82.8 ±4.7"."""
+    se = row.get(f"{key}_se")
+    return _percent(row[key]) + ("" if se is None else f" ±{100 * se:.1f}")
 
 
-def format_table(rows: dict) -> str:
-    head = f"{'method':<22}{'objects':>8}{'obj acc %':>11}{'colour %':>10}{'scene %':>13}{'leak %':>8}{'seam':>7}"
+def format_table(rows: dict, counts: tuple[int, ...] = COUNTS) -> str:
+    head = f"{'method':<22}{'objects':>8}{'obj acc %':>13}{'colour %':>10}{'scene %':>13}{'leak %':>8}{'seam':>7}"
     lines = [head, "-" * len(head)]
-    for count in COUNTS:
+    for count in counts:
         for name, by_count in rows.items():
             row = by_count[count]
             if row is None:
@@ -243,10 +295,20 @@ def format_table(rows: dict) -> str:
             seam = "-" if row["seam"] is None else f"{row['seam']:.1f}"
             fail = f"  ({row['failed_layouts']} layouts failed)" if row["failed_layouts"] else ""
             lines.append(
-                f"{name:<22}{count:>8}{_percent(row['object_accuracy']):>11}{_percent(row['colour_accuracy']):>10}"
-                f"{_scene_percent(row):>13}{_percent(row['leakage']):>8}{seam:>7}{fail}"
+                f"{name:<22}{count:>8}{_percent_se(row, 'object_accuracy'):>13}{_percent(row['colour_accuracy']):>10}"
+                f"{_percent_se(row):>13}{_percent(row['leakage']):>8}{seam:>7}{fail}"
             )
     return "\n".join(lines)
+
+
+def hard_heading(sizes: dict) -> str:
+    return (f"harder scenes (arbitrary, touching and overlapping boxes, shared colours and shapes, captions "
+            f"without positions), {sizes['hard_scenes']} scenes x {sizes['hard_seeds']} seeds per object count:")  # fmt: skip
+
+
+def _by_count_keys(rows: dict) -> dict:
+    """method -> object count -> summary, with the counts as strings (JSON object keys)."""
+    return {name: {str(k): v for k, v in by_count.items()} for name, by_count in rows.items()}
 
 
 def format_sweep(results: list[dict]) -> str:
@@ -267,7 +329,8 @@ def run(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(args.threads)
     sizes = dict(QUICK if args.quick else FULL)
-    sizes.update({k: v for k, v in (("scenes", args.scenes), ("seeds", args.seeds)) if v is not None})
+    given = {key: getattr(args, key) for key in ("scenes", "seeds", "hard_scenes", "hard_seeds")}
+    sizes.update({k: v for k, v in given.items() if v is not None})
     start = time.monotonic()
     try:
         pipe = load_pipeline(args.model, dtype="float32", device="cpu")
@@ -288,10 +351,23 @@ def run(args: argparse.Namespace) -> int:
                   f"count and caption style, {seconds} s")  # fmt: skip
             print(format_ablation(results))
         return 0
+    if args.hard_only:
+        hard = hard_table(pipe, sizes, args)
+        seconds = round(time.monotonic() - start, 1)
+        if args.json:
+            report = {"model": args.model, "sizes": sizes, "hard": _by_count_keys(hard), "seconds": seconds}
+            print(json.dumps(report, indent=2))
+        else:
+            print(f"model {args.model}, {seconds} s; {hard_heading(sizes)}")
+            print(format_table(hard, HARD_COUNTS))
+        return 0
     rows = main_table(pipe, sizes, args)
+    hard = hard_table(pipe, sizes, args)
     results = [] if args.no_sweep else sweep(pipe, sizes, args)
     args.out.mkdir(parents=True, exist_ok=True)
-    sample_grid(pipe, args.out / "samples.png", args.steps, args.max_sequence_length)
+    # One scene per object count in the quick grid pays for the harder scenes' rows (quick stays ~2 minutes).
+    grid_scenes = 1 if args.quick else 2
+    sample_grid(pipe, args.out / "samples.png", args.steps, args.max_sequence_length, grid_scenes)
     if results:
         plot_sweep(results, args.out / "sweep.png")
     report = {
@@ -299,7 +375,8 @@ def run(args: argparse.Namespace) -> int:
         "sizes": sizes,
         "steps": args.steps or pipe.sampling_defaults.num_inference_steps,
         "defaults": {**pipe.sampling_defaults.__dict__, "max_sequence_length": args.max_sequence_length},
-        "results": {name: {str(k): v for k, v in by_count.items()} for name, by_count in rows.items()},
+        "results": _by_count_keys(rows),
+        "hard": _by_count_keys(hard),
         "sweep": results,
         "figures": [str(args.out / "samples.png")] + ([str(args.out / "sweep.png")] if results else []),
         "seconds": round(time.monotonic() - start, 1),
@@ -310,6 +387,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"model {args.model}, {sizes['scenes']} scenes x {sizes['seeds']} seeds per object count, "
               f"{report['steps']} steps, {report['seconds']} s")  # fmt: skip
         print(format_table(rows))
+        print(f"\n{hard_heading(sizes)}")
+        print(format_table(hard, HARD_COUNTS))
         if results:
             print()
             print(format_sweep(results))

@@ -18,7 +18,15 @@ from regional.layout import Layout
 from regional.masks import MaskVariant
 from regional.toy.components import MAX_SEQUENCE_LENGTH
 from regional.toy.score import SceneScore, score_scene
-from regional.toy.world import SLOTS, Scene, SceneObject, make_scene, reorder_caption, unplace_caption
+from regional.toy.world import (
+    SLOTS,
+    Scene,
+    SceneObject,
+    make_hard_scene,
+    make_scene,
+    reorder_caption,
+    unplace_caption,
+)
 
 BENCH_SEED_OFFSET = 10**6
 """Benchmark scenes use seeds from here on; training used seeds below ``--scenes`` (30,000 by default)."""
@@ -83,6 +91,9 @@ class Summary:
     seams: list[float] = field(default_factory=list)
     per_scene: list[float] = field(default_factory=list)
     """Share of each scene's samples that got the whole scene right, one entry per scene."""
+    per_scene_objects: list[float] = field(default_factory=list)
+    """Share of each scene's objects right over its samples, one entry per scene: where whole scenes are
+    almost never right (5-6 objects), objects are what tells methods apart."""
 
     def add(self, score: SceneScore) -> None:
         self.samples += 1
@@ -108,6 +119,7 @@ class Summary:
         self.leakage_sum += other.leakage_sum
         self.seams += other.seams
         self.per_scene += other.per_scene
+        self.per_scene_objects += other.per_scene_objects
 
     def as_dict(self) -> dict:
         n, objects = max(1, self.samples), max(1, self.objects)
@@ -115,6 +127,7 @@ class Summary:
             "samples": self.samples,
             "failed_layouts": self.failed_layouts,
             "object_accuracy": self.object_correct / objects,
+            "object_accuracy_se": scene_standard_error(self.per_scene_objects),
             "colour_accuracy": self.colour_correct / objects,
             "scene_accuracy": self.scene_correct / n,
             "scene_accuracy_se": scene_standard_error(self.per_scene),
@@ -124,8 +137,9 @@ class Summary:
 
 
 def scene_standard_error(per_scene: list[float]) -> float | None:
-    """Standard error of the scene accuracy over scenes: the seeds of one scene are not independent (an
-    easy scene is easy for every seed), so the spread between scenes is what the mean's uncertainty is."""
+    """Standard error of an accuracy over scenes (of whole scenes or of objects), from each scene's share: the
+    seeds of one scene are not independent (an easy scene is easy for every seed), so the spread between
+    scenes is what the mean's uncertainty is."""
     if len(per_scene) < 2:
         return None
     return float(np.std(per_scene, ddof=1) / np.sqrt(len(per_scene)))
@@ -147,6 +161,12 @@ def bench_scenes(num_objects: int, count: int, captions: str = "world") -> list[
     if captions != "world":
         raise ValueError(f"captions must be one of {CAPTIONS}, got {captions!r}")
     return scenes
+
+
+def hard_bench_scenes(num_objects: int, count: int) -> list[Scene]:
+    """``count`` held-out hard scenes (``make_hard_scene``) with ``num_objects`` objects each (deterministic),
+    their captions without positions: arbitrary boxes leave no position words to read."""
+    return [make_hard_scene(BENCH_SEED_OFFSET + 1000 * num_objects + i, num_objects) for i in range(count)]
 
 
 def ground_truth(scene: Scene) -> Layout:
@@ -175,6 +195,11 @@ def noise_seeds(scene_index: int, per_scene: int) -> list[int]:
     return [scene_index * 100 + k for k in range(per_scene)]
 
 
+def _object_share(scores: list[SceneScore]) -> float:
+    """Share of the objects right over several samples of one scene."""
+    return sum(obj.correct for score in scores for obj in score.objects) / sum(len(s.objects) for s in scores)
+
+
 def evaluate(
     pipe, scenes: list[Scene], per_scene: int, method: Method, settings: Settings, steps: int | None = None,
     max_sequence_length: int = MAX_SEQUENCE_LENGTH,
@@ -191,6 +216,7 @@ def evaluate(
         for score in scores:
             summary.add(score)
         summary.per_scene.append(sum(score.correct for score in scores) / len(scores))
+        summary.per_scene_objects.append(_object_share(scores))
     return summary
 
 
@@ -205,4 +231,5 @@ def reconstruction(pipe, scenes: list[Scene]) -> Summary:
         score = score_scene(image, scene)
         summary.add(score)
         summary.per_scene.append(float(score.correct))
+        summary.per_scene_objects.append(_object_share([score]))
     return summary

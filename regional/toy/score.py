@@ -7,6 +7,10 @@ box's coloured pixels, its largest connected blob is big enough, and that blob's
 
 - triangle: the top half of the blob's bounding box holds under ``TRIANGLE_TOP_SHARE`` of its pixels;
 - square: the blob fills at least ``SQUARE_FILL`` of its bounding box; circle otherwise (pi/4 = 0.785).
+
+So of two objects of one colour (hard scenes), each is right only with its own shape in its own box. Where two
+boxes overlap (hard scenes too), either object may draw in the overlap: there the other's colour does not
+count against one.
 """
 
 from __future__ import annotations
@@ -106,7 +110,8 @@ class ObjectScore:
 class SceneScore:
     objects: tuple[ObjectScore, ...]
     leakage: float
-    """Mean over regions of the fraction of a region's own pixels showing another region's colour."""
+    """Mean over regions of the fraction of a region's own pixels showing another region's colour (not its
+    own)."""
     seam: float | None
     """Mean absolute RGB step (0-255) across region borders between background pixels; None if no border."""
 
@@ -116,13 +121,19 @@ class SceneScore:
 
 
 def score_object(
-    colours: np.ndarray, colour: str, shape: str, box: tuple[float, float, float, float]
+    colours: np.ndarray,
+    colour: str,
+    shape: str,
+    box: tuple[float, float, float, float],
+    excused: np.ndarray | None = None,
 ) -> ObjectScore:
-    """Score one expected object inside ``box`` of a colour map (from ``colour_map``)."""
+    """Score one expected object inside ``box`` of a colour map (from ``colour_map``). ``excused``: (H, W)
+    bool, pixels left out of the colour count (see ``excused_pixels``)."""
     x0, y0, x1, y1 = pixel_box(box, colours.shape[0])
     crop = colours[y0:y1, x0:x1]
     expected = COLOUR_NAMES.index(colour)
-    coloured = int((crop >= 0).sum())
+    counted = np.ones_like(crop, dtype=bool) if excused is None else ~excused[y0:y1, x0:x1]
+    coloured = int(((crop >= 0) & counted).sum())
     mask = crop == expected
     blob = largest_blob(mask)
     colour_ok = coloured > 0 and mask.sum() >= DOMINANCE * coloured and blob.sum() >= MIN_BLOB
@@ -130,7 +141,26 @@ def score_object(
     return ObjectScore(bool(colour_ok), seen == shape, seen)
 
 
+def excused_pixels(colours: np.ndarray, scene: Scene, index: int) -> np.ndarray:
+    """Pixels of object ``index``'s box that do not count against it: where its box overlaps another object's
+    box, that object may legitimately draw there, so its colour (when not this object's own) is no miss.
+    All False when no box overlaps, as in ``make_scene``'s scenes. Shape: (H, W) bool."""
+    size = colours.shape[0]
+    own = scene.objects[index]
+    x0, y0, x1, y1 = pixel_box(own.slot_box, size)
+    excused = np.zeros((size, size), dtype=bool)
+    for other, obj in enumerate(scene.objects):
+        if other == index or obj.colour == own.colour:
+            continue
+        ox0, oy0, ox1, oy1 = pixel_box(obj.slot_box, size)
+        ix0, iy0, ix1, iy1 = max(x0, ox0), max(y0, oy0), min(x1, ox1), min(y1, oy1)
+        if ix0 < ix1 and iy0 < iy1:
+            excused[iy0:iy1, ix0:ix1] |= colours[iy0:iy1, ix0:ix1] == COLOUR_NAMES.index(obj.colour)
+    return excused
+
+
 def _own_pixels(scene: Scene, index: int, size: int) -> np.ndarray:
+    """Pixels of object ``index``'s box that lie in no other object's box (overlaps are shared ground)."""
     own = np.zeros((size, size), dtype=bool)
     x0, y0, x1, y1 = pixel_box(scene.objects[index].slot_box, size)
     own[y0:y1, x0:x1] = True
@@ -142,12 +172,13 @@ def _own_pixels(scene: Scene, index: int, size: int) -> np.ndarray:
 
 
 def leakage(colours: np.ndarray, scene: Scene) -> float:
-    """Mean over objects of the share of their own box pixels that show another object's colour."""
+    """Mean over objects of the share of their own box pixels that show another object's colour (one that is
+    not their own too: where two objects share a colour, an object's own pixels are no leak)."""
     size = colours.shape[0]
     shares = []
     for index, obj in enumerate(scene.objects):
         own = _own_pixels(scene, index, size)
-        others = [COLOUR_NAMES.index(o.colour) for o in scene.objects if o is not obj]
+        others = [COLOUR_NAMES.index(o.colour) for o in scene.objects if o.colour != obj.colour]
         if own.any() and others:
             shares.append(float(np.isin(colours[own], others).mean()))
     return float(np.mean(shares)) if shares else 0.0
@@ -173,5 +204,8 @@ def seam(image: np.ndarray, scene: Scene) -> float | None:
 def score_scene(image: np.ndarray, scene: Scene) -> SceneScore:
     """Score ``image`` ((SIZE, SIZE, 3) uint8) against ``scene``'s objects in their slot boxes."""
     colours = colour_map(image)
-    objects = tuple(score_object(colours, obj.colour, obj.shape, obj.slot_box) for obj in scene.objects)
+    objects = tuple(
+        score_object(colours, obj.colour, obj.shape, obj.slot_box, excused_pixels(colours, scene, index))
+        for index, obj in enumerate(scene.objects)
+    )
     return SceneScore(objects, leakage(colours, scene), seam(image, scene))

@@ -5,10 +5,15 @@ origin at the top-left corner (as in ``regional.layout``). A scene object has tw
 layout region it was placed in, aligned to the 16-px token grid) and ``bbox`` (the drawn shape itself).
 Sizes are absolute in pixels, so "a large red circle" means the same shape alone or in a crowded scene.
 Colours are saturated and backgrounds neutral, which keeps scoring by colour unambiguous.
+
+``make_scene`` draws the world of training and of the main benchmark: 1-4 objects of distinct colours in
+halves and quadrants. ``make_hard_scene`` draws harder ones for the benchmark only: 3-6 objects in boxes at
+arbitrary positions and sizes, touching and overlapping, sharing colours and shapes.
 """
 
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass
 
@@ -16,6 +21,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from regional.layout import Layout, Region
+from regional.raster import TOKEN_PX
 
 SIZE = 128
 """Canvas side in pixels: 8 x 8 FLUX tokens of 16 px, so a quadrant region holds 16 tokens (at 64 px it held
@@ -73,7 +79,8 @@ class SceneObject:
     shape: str
     size: str
     slot: str
-    """Name of the slot (a key of ``SLOTS``), or "anywhere" for free single objects."""
+    """Name of the slot (a key of ``SLOTS``), "anywhere" for free single objects, or "box" for a hard scene's
+    arbitrary box (``make_hard_scene``)."""
     slot_box: tuple[float, float, float, float]
     bbox: tuple[float, float, float, float]
     """Normalised box of the drawn shape."""
@@ -212,3 +219,130 @@ def render(scene: Scene) -> np.ndarray:
     for obj in scene.objects:
         draw_shape(draw, obj.shape, obj.colour, tuple(v * SIZE for v in obj.bbox))
     return np.array(image, dtype=np.uint8)
+
+
+GRID = SIZE // TOKEN_PX
+"""Tokens per canvas side (8): hard scenes' boxes are whole tokens, as a client's boxes on FLUX would be."""
+
+HARD_SIDES = (2, 3, 4)
+"""Side choices of a hard scene's box, in tokens: 2 is the least that holds a small (32 px) shape."""
+
+MAX_OVERLAP = 1
+"""Two boxes of a hard scene may overlap in a strip at most this many tokens wide, so both shapes still fit
+outside the other box."""
+
+HARD_COUNTS = (3, 4, 5, 6)
+"""Object counts of hard scenes."""
+
+
+def _token_overlap(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, int]:
+    """Width and height in tokens of the intersection of two token boxes (x0, y0, x1, y1); <= 0 when apart."""
+    return min(a[2], b[2]) - max(a[0], b[0]), min(a[3], b[3]) - max(a[1], b[1])
+
+
+def _apart(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
+    """Two end-exclusive boxes (x0, y0, x1, y1) in the same unit share no area."""
+    return a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
+
+
+def _overlapping(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
+    width, height = _token_overlap(a, b)
+    return width > 0 and height > 0
+
+
+def _touching(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
+    """The boxes share a stretch of border without overlapping."""
+    width, height = _token_overlap(a, b)
+    return (width == 0 and height > 0) or (height == 0 and width > 0)
+
+
+def _hard_identities(rng: random.Random, count: int) -> list[tuple[str, str]]:
+    """``count`` (colour, shape) pairs, each at most once, with some colour and some shape used twice: only
+    colour and shape together tell the objects apart."""
+    pairs = [(colour, shape) for colour in COLOURS for shape in SHAPES]
+    while True:
+        chosen = rng.sample(pairs, count)
+        if len({c for c, _ in chosen}) < count and len({s for _, s in chosen}) < count:
+            return chosen
+
+
+def _shape_spot(
+    rng: random.Random, box: tuple[int, ...], side: int, others: list[tuple[int, ...]]
+) -> tuple[int, int] | None:
+    """Top-left pixel of a ``side``-px shape inside the token box ``box`` and outside every box of ``others``
+    (so each box holds only its own shape), nearest a point jittered around the box centre; None if none fits."""
+    x0, y0, x1, y1 = (v * TOKEN_PX for v in box)
+    blocked = [tuple(v * TOKEN_PX for v in other) for other in others]
+    spots = [
+        (x, y)
+        for x in range(x0, x1 - side + 1, 2)
+        for y in range(y0, y1 - side + 1, 2)
+        if all(_apart((x, y, x + side, y + side), other) for other in blocked)
+    ]
+    if not spots:
+        return None
+    jitter = 6  # pixels, as in ``_place``
+    tx = (x0 + x1 - side) / 2 + rng.uniform(-jitter, jitter)
+    ty = (y0 + y1 - side) / 2 + rng.uniform(-jitter, jitter)
+    return min(spots, key=lambda spot: (spot[0] - tx) ** 2 + (spot[1] - ty) ** 2)
+
+
+def _place_hard(rng: random.Random, identities: list[tuple[str, str]]) -> list[SceneObject] | None:
+    """One attempt at boxes and shapes for ``identities``, in order; None when a box finds no room.
+
+    A new box may overlap earlier boxes by at most ``MAX_OVERLAP`` tokens but never an earlier shape, and its
+    shape goes where no earlier box is: so every shape lies in its own box and in no other."""
+    boxes: list[tuple[int, ...]] = []
+    shapes: list[tuple[int, ...]] = []
+    objects = []
+    for colour, shape in identities:
+        for _ in range(100):
+            width, height = rng.choice(HARD_SIDES), rng.choice(HARD_SIDES)
+            x, y = rng.randrange(GRID - width + 1), rng.randrange(GRID - height + 1)
+            box = (x, y, x + width, y + height)
+            if any(min(_token_overlap(box, other)) > MAX_OVERLAP for other in boxes):
+                continue
+            if not all(_apart(tuple(v * TOKEN_PX for v in box), drawn) for drawn in shapes):
+                continue
+            size = rng.choice(list(SIZES))
+            spot = _shape_spot(rng, box, SIZES[size], boxes)
+            if spot is None and size == "large":
+                size, spot = "small", _shape_spot(rng, box, SIZES["small"], boxes)
+            if spot is not None:
+                break
+        else:
+            return None
+        side = SIZES[size]
+        drawn = (spot[0], spot[1], spot[0] + side, spot[1] + side)
+        boxes.append(box)
+        shapes.append(drawn)
+        objects.append(SceneObject(colour, shape, size, "box", tuple(v / GRID for v in box),
+                                   tuple(v / SIZE for v in drawn)))  # fmt: skip
+    return objects
+
+
+def make_hard_scene(seed: int, num_objects: int) -> Scene:
+    """A hard scene for ``seed`` (deterministic): ``num_objects`` in ``HARD_COUNTS`` shapes in boxes at
+    arbitrary token-aligned positions and sizes (2-4 tokens a side), at least two boxes touching and two
+    overlapping, some colour and some shape shared by two objects (each pair at most once). The caption names
+    the objects without positions in a shuffled order: only the layout can say where they go.
+
+    Each shape lies in its own box and outside every other box, so a box of the ground truth holds its own
+    object's pixels only and scoring stays well-defined where boxes overlap.
+    """
+    if num_objects not in HARD_COUNTS:
+        raise ValueError(f"num_objects of a hard scene must be in {HARD_COUNTS}, got {num_objects}")
+    rng = random.Random(seed)
+    background = rng.choice(list(BACKGROUNDS))
+    identities = _hard_identities(rng, num_objects)
+    while True:
+        objects = _place_hard(rng, identities)
+        if objects is None:
+            continue
+        boxes = [tuple(round(v * GRID) for v in obj.slot_box) for obj in objects]
+        pairs = list(itertools.combinations(boxes, 2))
+        if any(_overlapping(a, b) for a, b in pairs) and any(_touching(a, b) for a, b in pairs):
+            break
+    order = objects[:]
+    rng.shuffle(order)
+    return Scene(tuple(objects), background, _caption(order, background, None, False))
