@@ -43,7 +43,12 @@ test-fast: setup
 # On a CUDA host (CI has none): the CUDA/bfloat16 tests, then wall time and memory at FLUX.1-dev's size.
 gpu-check: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest tests/regional/test_cuda.py -v
-	HF_HUB_OFFLINE=1 $(BIN)/regional bench cost --device cuda --model flux-dev --plot bench-out/cost-flux-dev.png
+	mkdir -p bench-out
+	HF_HUB_OFFLINE=1 $(BIN)/regional bench cost --device cuda --model flux-dev --regions 4 16 \
+		--variants eager compiled --sizes 1024 1536 --plot bench-out/cost-flux-dev.png --json \
+		> bench-out/cost-flux-dev.json
+	$(BIN)/python -c "import json; from regional.bench.cost import Record, format_table; \
+		print(format_table([Record(**r) for r in json.load(open('bench-out/cost-flux-dev.json'))]))"
 
 run: setup
 	$(BIN)/regional serve

@@ -11,8 +11,9 @@ base prompt's tokens attend as in the plain model; the regional prompts' tokens 
 block that is not injected the image tokens take ``z_base`` alone (beta = 1) and the regional prompts'
 tokens still attend through M, so they keep evolving as in the authors' method.
 
-The regional path's masked attention has two exact implementations: ``GroupedAttention`` (default: one
-unmasked attention per group of tokens that share their regions, no L x L mask) and
+The regional path's masked attention has three exact implementations: ``GroupedAttention`` (default: one
+unmasked attention per group of tokens that share their regions, no L x L mask), ``FlexRegionalAttention``
+(one FlexAttention call with M as a block-sparse mask: tensors only, for compiled transformers) and
 ``DenseMaskedAttention`` (SDPA with the boolean mask M; the reference).
 
 A family hooks this into its attention modules with a ``RegionalAttnProcessor`` subclass
@@ -130,7 +131,83 @@ def _sdpa(query, key, value) -> torch.Tensor:
     return out.transpose(1, 2)
 
 
-RegionalPathAttention = DenseMaskedAttention | GroupedAttention
+class FlexRegionalAttention:
+    """The regional path as one FlexAttention call per attention, M given as a block-sparse mask.
+
+    M[q, k] = (bits[q] & bits[k]) != 0 (``token_region_bits``), evaluated by the kernel where a block of
+    queries and keys is partly masked; blocks that M leaves empty (tokens of regions that share nothing) are
+    skipped, so the cost follows M's density as the grouped path's does, in one kernel call with no token
+    reordering. Its state is tensors only (the bits and the block masks, built once per request), so a compiled
+    transformer reuses its graph for any layout of the same sequence length, where the grouped path's Python
+    ranges make it recompile for every new set of group sizes. FlexAttention is fast only compiled: this path
+    compiles it on first use for each sequence length (tens of seconds on a CPU, once per process).
+
+    Sequences are padded to whole blocks of 128 tokens with zero bits (no region: masked): torch 2.13's CPU
+    kernel returns wrong values for a partial last block.
+    """
+
+    def __init__(self, bits: torch.Tensor, text_len: int, device: torch.device | str):
+        from torch.nn.attention.flex_attention import create_block_mask
+
+        bits = bits.to(device)
+        self.text_len, self.length = text_len, len(bits)
+        padded_bits = _padded(bits, 0)
+        image_bits = _padded(bits[text_len:], 0)
+
+        def shares_a_region(batch, head, query, key):
+            return (padded_bits[query] & padded_bits[key]) != 0
+
+        def image_shares_a_region(batch, head, query, key):
+            return (image_bits[query] & image_bits[key]) != 0
+
+        full, text, image = len(padded_bits), _padded_length(text_len), len(image_bits)
+        self.block_mask = create_block_mask(shares_a_region, None, None, full, full, device=device)
+        self.text_block_mask = create_block_mask(shares_a_region, None, None, text, full, device=device)
+        self.image_block_mask = create_block_mask(
+            image_shares_a_region, None, None, image, image, device=device
+        )
+
+    def __call__(self, query, key, value, text_only: bool = False) -> torch.Tensor:
+        key, value = _padded(key, 1), _padded(value, 1)
+        if text_only:
+            return _flex(_padded(query[:, : self.text_len], 1), key, value, self.text_block_mask)[
+                :, : self.text_len
+            ]
+        return _flex(_padded(query, 1), key, value, self.block_mask)[:, : self.length]
+
+    def image_only(self, query, key, value) -> torch.Tensor:
+        out = _flex(*(_padded(x, 1) for x in (query, key, value)), self.image_block_mask)
+        return out[:, : query.shape[1]]
+
+
+FLEX_BLOCK = 128
+"""FlexAttention's block size (``create_block_mask``'s default)."""
+
+
+def _padded_length(length: int) -> int:
+    return length + -length % FLEX_BLOCK
+
+
+def _padded(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """``x`` padded with zeros along ``dim`` to a whole number of FlexAttention blocks."""
+    pad = [0, 0] * (x.dim() - 1 - dim) + [0, _padded_length(x.shape[dim]) - x.shape[dim]]
+    return torch.nn.functional.pad(x, pad)
+
+
+def _flex(query, key, value, block_mask) -> torch.Tensor:
+    """FlexAttention, compiled once per process, on tensors (batch, seq, heads, head_dim)."""
+    global _compiled_flex_attention
+    if _compiled_flex_attention is None:
+        from torch.nn.attention.flex_attention import flex_attention
+
+        _compiled_flex_attention = torch.compile(flex_attention, dynamic=False)
+    out = _compiled_flex_attention(*(x.transpose(1, 2) for x in (query, key, value)), block_mask=block_mask)
+    return out.transpose(1, 2)
+
+
+_compiled_flex_attention = None
+
+RegionalPathAttention = DenseMaskedAttention | GroupedAttention | FlexRegionalAttention
 
 
 def build_region_attention(
@@ -143,9 +220,10 @@ def build_region_attention(
 ) -> RegionalPathAttention:
     """The regional path's attention for one request, built once and reused by every step and block.
 
-    kind: "grouped" (default, exact and cheap) or "dense" (boolean mask, the reference). A ``variant`` of the
-    mask other than the paper's (``regional.masks.MaskVariant``: blocks off, soft, feathered) runs dense, its
-    mask built on a grid ``grid_width`` tokens wide.
+    kind: "grouped" (default, exact and cheap), "flex" (one FlexAttention call, block-sparse; for compiled
+    transformers) or "dense" (boolean mask, the reference). A ``variant`` of the mask other than the paper's
+    (``regional.masks.MaskVariant``: blocks off, soft, feathered) runs dense, its mask built on a grid
+    ``grid_width`` tokens wide.
     """
     text_len = sum(text_lengths)
     if variant is not None and not variant.is_paper:
@@ -160,7 +238,9 @@ def build_region_attention(
             text_len,
             attention_groups(bits[text_len:], 0).to(device),
         )
-    raise ValueError(f"region attention must be 'grouped' or 'dense', got {kind!r}")
+    if kind == "flex":
+        return FlexRegionalAttention(token_region_bits(membership, text_lengths), text_len, device)
+    raise ValueError(f"region attention must be 'grouped', 'flex' or 'dense', got {kind!r}")
 
 
 @dataclass(frozen=True)

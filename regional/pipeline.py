@@ -484,7 +484,9 @@ class RegionalPipelineMixin:
                 (``regional.families``); None pads every regional prompt to
                 ``max_sequence_length`` like the authors' code for FLUX.1 (slower, closer to their outputs).
             region_attention: "grouped" (default: one attention per group of tokens sharing regions, no
-                L x L mask) or "dense" (SDPA with the boolean mask; the reference). Both are exact.
+                L x L mask), "flex" (one block-sparse FlexAttention call, compiled on first use; with a
+                compiled transformer, no recompilation for new layouts of the same shape) or "dense" (SDPA with
+                the boolean mask; the reference). All three are exact.
             region_mask: a variant of the mask M (``regional.masks.MaskVariant``, or its fields as a dict):
                 blocks of M turned off, or a soft mask (a finite logit bias, optionally feathered at region
                 borders) instead of the paper's hard one; runs on the dense path. None: the paper's mask.

@@ -3,6 +3,7 @@
 Methods, each a whole generation with the same seed and layout:
   plain     diffusers' FluxPipeline with the base prompt;
   regional  this project's sampler with its defaults (real regional tokens + margin, grouped attention);
+  flex      the same with the FlexAttention path (one block-sparse kernel call, for compiled transformers);
   authors   the authors' formulation: every regional prompt padded to 512 tokens, one dense boolean mask;
   rpg       RPG-style: one full-resolution pass per region (and the background) in each injected step,
             composited by region and blended with the base pass (beta), as the paper's comparison did.
@@ -17,6 +18,10 @@ Measures, each reported as a ratio to plain:
             they run once per image and are the same for every method);
   peak_mem  CUDA: peak allocated memory (weights included); CPU: peak growth of the process's resident
             memory during the generation (weights excluded, so differences look larger than on a GPU).
+
+Variants (``--variants eager compiled``, ``--sizes``): every method eager and with the transformer compiled
+(``torch.compile``, Inductor), at each canvas size; each record names its variant. Every method is warmed up
+on the layout before it is timed (a compiled transformer compiles there); CUDA times with events.
 """
 
 from __future__ import annotations
@@ -34,7 +39,10 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-METHODS = ("plain", "regional", "authors", "rpg")
+METHODS = ("plain", "regional", "flex", "authors", "rpg")
+
+COMPILE_OPTIONS: dict = {}
+"""``transformer.compile`` options of the compiled variant (Inductor by default)."""
 
 SCALED_TRANSFORMER = {
     "num_layers": 2,
@@ -71,6 +79,10 @@ class Record:
     flops: float
     wall_s: float
     peak_mem_bytes: int
+    compiled: bool = False
+    dtype: str = "float32"
+    width: int = 0
+    height: int = 0
     flops_ratio: float = 1.0
     wall_ratio: float = 1.0
     peak_mem_ratio: float = 1.0
@@ -215,6 +227,7 @@ def generation_flops(
         lengths = region_lengths[method]
         injected = family_forward_flops(pipe, sweep.width, sweep.height, TEXT_TOKENS, layout, lengths, kind)
         result[method] = sweep.inject_steps * injected + rest * plain
+    result["flex"] = result["regional"]  # the same M; the kernel skips empty blocks of 128, not single tokens
     passes = len(region_lengths["regional"]) + 1  # one per region (background included) plus the base pass
     result["rpg"] = sweep.inject_steps * passes * plain + rest * plain
     return result
@@ -331,7 +344,11 @@ def _run_method(method: str, pipe, plain_pipe, layout, sweep: Sweep, seed: int):
         ).images
     if method == "rpg":
         return rpg_generate(pipe, layout, sweep.steps, sweep.inject_steps, 0.2, generator)
-    options = {"region_token_margin": None, "region_attention": "dense"} if method == "authors" else {}
+    options = {
+        "regional": {},
+        "flex": {"region_attention": "flex"},
+        "authors": {"region_token_margin": None, "region_attention": "dense"},
+    }[method]
     return pipe(
         layout=layout, inject_steps=sweep.inject_steps, guidance_scale=3.5, **common, **options
     ).images
@@ -376,8 +393,39 @@ def wall_time_components(model: str, device: str) -> dict:
     return components
 
 
-def measure(sweep: Sweep, device: str, seed: int = 0, progress=None, model: str = "scaled") -> list[Record]:
-    import torch
+class Timer:
+    """Seconds of a block: CUDA events on the GPU's stream, else the wall clock."""
+
+    def __init__(self, device: str):
+        self.device = device
+        self.seconds = 0.0
+
+    def __enter__(self) -> Timer:
+        import torch
+
+        if self.device == "cuda":
+            torch.cuda.synchronize()
+            self._start, self._end = (torch.cuda.Event(enable_timing=True) for _ in range(2))
+            self._start.record()
+        else:
+            self._begin = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import torch
+
+        if self.device == "cuda":
+            self._end.record()
+            torch.cuda.synchronize()
+            self.seconds = self._start.elapsed_time(self._end) / 1000
+        else:
+            self.seconds = time.perf_counter() - self._begin
+
+
+def measure(
+    sweep: Sweep, device: str, seed: int = 0, progress=None, model: str = "scaled", compiled: bool = False
+) -> list[Record]:
+    """Every method at every region count of ``sweep``, eager or with the transformer compiled."""
     from diffusers import FluxPipeline
 
     from regional.defaults import default_token_margin
@@ -386,8 +434,17 @@ def measure(sweep: Sweep, device: str, seed: int = 0, progress=None, model: str 
 
     pipe = RegionalFluxPipeline(**wall_time_components(model, device)).to(device)
     pipe.set_progress_bar_config(disable=True)
+    if compiled:
+        pipe.transformer.compile(**COMPILE_OPTIONS)
     plain_pipe = FluxPipeline(**pipe.components)
     plain_pipe.set_progress_bar_config(disable=True)
+    variant = {
+        "compiled": compiled,
+        "dtype": str(pipe.transformer.dtype).removeprefix("torch."),
+        "width": sweep.width,
+        "height": sweep.height,
+    }
+    warm_up = Sweep(sweep.width, sweep.height, 2, 1, ())  # an injected step and a plain one
     records = []
     for regions in sweep.region_counts:
         layout = bench_layout(regions, sweep.width, sweep.height, seed)
@@ -397,19 +454,12 @@ def measure(sweep: Sweep, device: str, seed: int = 0, progress=None, model: str 
             "authors": pipe.regional_token_lengths(prompts, TEXT_TOKENS, None),
         }
         flops = generation_flops(regions, lengths)
-        _run_method(
-            "plain", pipe, plain_pipe, layout, Sweep(sweep.width, sweep.height, 1, 1, ()), seed
-        )  # warm-up
         for method in METHODS:
-            if device == "cuda":
-                torch.cuda.synchronize()
-            with PeakMemory(device) as memory:
-                start = time.perf_counter()
+            _run_method(method, pipe, plain_pipe, layout, warm_up, seed)
+            with PeakMemory(device) as memory, Timer(device) as timer:
                 _run_method(method, pipe, plain_pipe, layout, sweep, seed)
-                if device == "cuda":
-                    torch.cuda.synchronize()
-                wall = time.perf_counter() - start
-            records.append(Record(method, regions, flops[method], wall, memory.peak))
+            wall = timer.seconds
+            records.append(Record(method, regions, flops[method], wall, memory.peak, **variant))
             if progress:
                 progress.update(1)
                 progress.set_postfix_str(f"{regions} regions, {method}: {wall:.1f}s")
@@ -425,10 +475,13 @@ def measure(sweep: Sweep, device: str, seed: int = 0, progress=None, model: str 
 
 
 def format_table(records: list[Record]) -> str:
-    lines = [f"{'regions':>7}  {'method':<9} {'flops':>7} {'wall':>7} {'peak mem':>9} {'wall s':>8}"]
+    lines = [
+        f"{'variant':<18} {'regions':>7}  {'method':<9} {'flops':>7} {'wall':>7} {'peak mem':>9} {'wall s':>8}"
+    ]
     for r in records:
+        variant = f"{'compiled' if r.compiled else 'eager'} {r.width}x{r.height}"
         lines.append(
-            f"{r.regions:>7}  {r.method:<9} {r.flops_ratio:>6.2f}x {r.wall_ratio:>6.2f}x"
+            f"{variant:<18} {r.regions:>7}  {r.method:<9} {r.flops_ratio:>6.2f}x {r.wall_ratio:>6.2f}x"
             f" {r.peak_mem_ratio:>8.2f}x {r.wall_s:>8.2f}"
         )
     return "\n".join(lines)
@@ -501,6 +554,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="wall-time model: scaled-down FLUX, or FLUX.1-dev's transformer (random "
                              "bfloat16 weights, CUDA, about 24 GB)")  # fmt: skip
     parser.add_argument("--regions", type=int, nargs="+", help="region counts (default: the sweep's)")
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        choices=["eager", "compiled"],
+        default=["eager"],
+        help="run eager and/or with the transformer compiled (torch.compile, Inductor)",
+    )
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        help="square canvas sizes in px (default: the sweep's, 1024 or --quick's)",
+    )
     parser.add_argument("--plot", type=Path, default=Path("bench-cost.png"), help="PNG chart path")
     parser.add_argument(
         "--families",
@@ -522,12 +588,21 @@ def run(args: argparse.Namespace) -> int:
     sweep = QUICK if args.quick else FULL
     if args.regions:
         sweep = replace(sweep, region_counts=tuple(args.regions))
-    with tqdm(total=len(sweep.region_counts) * len(METHODS), desc="bench cost", file=sys.stderr) as progress:
-        records = measure(sweep, device, progress=progress, model=args.model)
+    sizes = args.sizes or [sweep.width]
+    total = len(args.variants) * len(sizes) * len(sweep.region_counts) * len(METHODS)
+    records = []
+    with tqdm(total=total, desc="bench cost", file=sys.stderr) as progress:
+        for variant in args.variants:
+            for size in sizes:
+                sized = replace(sweep, width=size, height=size)
+                records += measure(
+                    sized, device, progress=progress, model=args.model, compiled=variant == "compiled"
+                )
     where = torch.cuda.get_device_name() if device == "cuda" else device
-    title = (f"{sweep.width}x{sweep.height}, {sweep.steps} steps ({sweep.inject_steps} injected), "
-             f"{args.model} model on {where}")  # fmt: skip
-    plot(records, args.plot, title)
+    first = records[0]
+    title = (f"{first.width}x{first.height}, {sweep.steps} steps ({sweep.inject_steps} injected), "
+             f"{'compiled' if first.compiled else 'eager'} {args.model} model on {where}")  # fmt: skip
+    plot([r for r in records if (r.compiled, r.width) == (first.compiled, first.width)], args.plot, title)
     if args.json:
         print(json.dumps([asdict(r) for r in records]))
     else:

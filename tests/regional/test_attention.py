@@ -50,4 +50,4 @@ def test_grouped_equals_dense(name, text_only):
 
 def test_unknown_attention_kind_is_rejected():
     with pytest.raises(ValueError, match="grouped"):
-        build_region_attention(torch.ones(1, 2, dtype=torch.bool), [1], "cpu", "flex")
+        build_region_attention(torch.ones(1, 2, dtype=torch.bool), [1], "cpu", "sparse")

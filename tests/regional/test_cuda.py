@@ -57,7 +57,7 @@ def test_cuda_float32_matches_cpu_float32(reference):
     torch.testing.assert_close(cuda.cpu(), cpu, atol=2e-3, rtol=2e-3)
 
 
-@pytest.mark.parametrize("path", ["grouped", "dense"])
+@pytest.mark.parametrize("path", ["grouped", "dense", "flex"])
 def test_bfloat16_regional_paths_follow_float32(reference, bf16, path):
     exact = latents(reference, layout(), region_attention=path, single_inject_interval=1)
     half = latents(bf16, layout(), region_attention=path, single_inject_interval=1)
