@@ -176,6 +176,9 @@ class RegionalPipelineMixin:
     rather than two passes (FLUX.1's true CFG, Chroma): plain steps do the same, so that the outputs match."""
     attention_kwargs_argument: str = "joint_attention_kwargs"
     """The transformer's argument for the attention processors' kwargs (Qwen-Image's: ``attention_kwargs``)."""
+    image_positions_argument: str = "img_ids"
+    """The transformer's argument for the image tokens' positions (``Denoising.image_ids``; Qwen-Image:
+    ``img_shapes``)."""
     max_text_tokens: int = 512
     """The longest ``max_sequence_length`` the stock pipeline accepts (T5's 512; Qwen-Image's 1024)."""
 
@@ -203,10 +206,10 @@ class RegionalPipelineMixin:
 
     def timestep_inputs(self, t: torch.Tensor, hidden_states: torch.Tensor, image_ids) -> dict:
         """The transformer's timestep (and position) arguments for one step at timestep ``t``. FLUX-shaped by
-        default: ``t / 1000`` in the latents' dtype, and the image tokens' ids."""
+        default: ``t / 1000`` in the latents' dtype, and the image tokens' positions."""
         return {
             "timestep": t.expand(hidden_states.shape[0]).to(hidden_states.dtype) / 1000,
-            "img_ids": image_ids,
+            self.image_positions_argument: image_ids,
         }
 
     def classifier_free_guidance_scale(

@@ -86,6 +86,7 @@ class RegionalQwenImagePipeline(RegionalPipelineMixin, QwenImagePipeline):
     regional_processor = RegionalQwenDoubleStreamAttnProcessor
     pipeline_output = QwenImagePipelineOutput
     attention_kwargs_argument = "attention_kwargs"
+    image_positions_argument = "img_shapes"
     max_text_tokens = 1024
     text_padded_left = False  # the stock pipeline re-pads the encoder's outputs after the real tokens
 
@@ -132,12 +133,6 @@ class RegionalQwenImagePipeline(RegionalPipelineMixin, QwenImagePipeline):
             "encoder_hidden_states": prompt.embeds,
             "encoder_hidden_states_mask": prompt.mask,
             "guidance": None,
-        }
-
-    def timestep_inputs(self, t: torch.Tensor, hidden_states: torch.Tensor, image_ids) -> dict:
-        return {
-            "timestep": t.expand(hidden_states.shape[0]).to(hidden_states.dtype) / 1000,
-            "img_shapes": image_ids,
         }
 
     def classifier_free_guidance_scale(
