@@ -343,7 +343,9 @@ class CaptionReader:
         hat"); it then joins the subject's prompt instead of getting a region."""
         verb = self._pending_verb()
         new = index == len(self.objects) - 1 and index not in self.group
-        if not ((self.pending in {"with", "in"} or verb) and phrase.head in WEARABLES and new):
+        # "wearing", "carrying"; not "facing", "sniffing"
+        wearing_verb = VERB_RELATIONS.get(verb or "") in {"with", "hold"}
+        if not ((self.pending in {"with", "in"} or wearing_verb) and phrase.head in WEARABLES and new):
             return False
         owner = self.objects[self.group[-1]]
         owner.prompt = f"{owner.prompt} {verb or self.pending} {phrase.text.strip()}"

@@ -107,6 +107,9 @@ TABLETOPS: set[str] = set(_WORDS["tabletops"])
 
 TABLETOP_LOAD = 1.2
 
+DEGREE_ADVERBS: set[str] = set(_WORDS["degree_adverbs"])
+"""Adverbs that may come with an adjective after a copula ("the vase is very tall")."""
+
 LEADING_PARTICLES: set[str] = set(_WORDS["leading_particles"])
 
 TRAILING_ADVERBS: set[str] = set(_WORDS["trailing_adverbs"])

@@ -32,15 +32,17 @@ RELATION_PATTERNS: list[tuple[str, str]] = [
     (r"(?:on|at) the (?:very )?(?:bottom|underside) of", "below"),
     (r"(?:on|at) the (?:very )?top of", "above"),
     (r"in the (?:middle|center|centre|heart) of", "in"),
-    (r"on (?:the )?side of|around|surrounding|past|along", "next"),
+    (r"on the side of", "on"),  # "a clock on the side of a building": on its face, and goes where it goes
+    (r"(?:at|on) (?:the )?side of|around|surrounding|past|along", "next"),
     (r"on top of|atop", "on"),
     (r"resting on|sitting on|standing on|lying on|perched on|placed on", "on"),
-    (r"in front of|before", "front"),
-    (r"in back of|behind", "behind"),
+    (r"in front of|before|ahead of", "front"),
+    (r"in back of|at the (?:back|rear) of|behind|beyond", "behind"),
     (r"above|over|higher than|flying over|hovering over", "above"),
     (r"below|beneath|underneath|under|lower than", "below"),
     (
-        r"next to|beside|besides|alongside|near|close to|by|together with|outside(?: of)?|from|to|toward|towards",
+        r"next to|beside|besides|alongside|near|close to|by|together with|outside(?: of)?|across from|"
+        r"opposite(?: to)?|against|from|to|toward|towards",
         "next",
     ),
     (r"between|in between", "between"),

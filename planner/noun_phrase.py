@@ -14,6 +14,7 @@ from planner.lexicon import (
     COMPOUND_HEADS,
     CONTAINERS,
     DEFAULT_SHAPE,
+    DEGREE_ADVERBS,
     DETERMINERS,
     ING_NOUNS,
     IRREGULAR_PLURALS,
@@ -35,6 +36,7 @@ from planner.pos import (
     finite_verb,
     only_adjective,
     past_verb,
+    tags,
 )
 from planner.scene import NounPhrase
 
@@ -212,10 +214,19 @@ def read_noun_phrase(text: str, coordinated: bool = False) -> NounPhrase | None:
         return NounPhrase(
             setting, head, 1, False, setting, setting, scene=kind == "scene", mass=kind == "mass"
         )
-    # 5. How many instances.
+    # 5. "the car is red": the copula goes, an adjective after it joins the attributes ("the red car").
+    copula, complement, predicate = _copula(predicate)
+    attributes = [*attributes, *complement]
+    # 6. How many instances; a noun whose plural is itself counts by its verb ("the sheep is").
     plural = _written_plural(noun_words, words[0], quantity.count)
+    unsure = plural and _invariant(noun_words[-1]) and not quantity.counted and quantity.count == 1
+    if unsure and (
+        copula in SINGULAR_COPULAS or copula is None and quantity.determiner in DEFINITE_DETERMINERS
+    ):
+        plural = False  # "the sheep is grazing"; "next to the sheep": one, most likely
     count, counted = _instance_count(quantity, plural, key)
-    # 6. The per-instance phrase keeps the prompt's article and attributes.
+    counted = counted and not (unsure and copula is None)
+    # 7. The per-instance phrase keeps the prompt's article and attributes.
     core = " ".join([*attributes, *(_singular_noun(noun_words) if count > 1 or plural else noun_words)])
     article = _article(core, words[0], quantity, count, plural)
     phrase = " ".join(w for w in [article, core, *of_tail] if w).replace("-and-", " and ")
@@ -230,6 +241,37 @@ def read_noun_phrase(text: str, coordinated: bool = False) -> NounPhrase | None:
         numbered=quantity.counted and quantity.count > 1,  # "one dog" often means one of those named before
         tidy=not any(_untidy(word) for word in attributes),
     )
+
+
+SINGULAR_COPULAS = {"is", "was"}
+COPULAS = SINGULAR_COPULAS | {"are", "were"}
+PASSIVE = {"being", "been"}
+
+
+def _copula(predicate: list[str]) -> tuple[str | None, list[str], list[str]]:
+    """(copula, adjectives, rest) of a predicate: "is red" -> ("is", ["red"], []), "that is sleeping" ->
+    ("is", [], ["sleeping"]), "being led" -> (None, [], ["led"]); no copula: (None, [], predicate). Only a
+    complement of adjectives (and "very") moves before the noun; participles stay a predicate ("is parked")."""
+    relative = predicate[:1] in (["that"], ["which"], ["who"]) and predicate[1:2] and predicate[1] in COPULAS
+    words = predicate[1:] if relative else predicate
+    if not words or words[0] not in COPULAS | PASSIVE:
+        return None, [], predicate
+    copula = words[0] if words[0] in COPULAS else None
+    while words and words[0] in COPULAS | PASSIVE:
+        words = words[1:]
+    participle = any(w.endswith("ing") or w.endswith("ed") and "VERB" in tags(w) for w in words)
+    adjectives = (
+        bool(words)
+        and not participle
+        and all("ADJ" in tags(w) or w in DEGREE_ADVERBS for w in words)
+        and any("ADJ" in tags(w) for w in words)
+    )
+    return (copula, words, []) if adjectives else (copula, [], words)
+
+
+def _invariant(word: str) -> bool:
+    """A noun whose plural is the word itself ("sheep", "deer", "fish")."""
+    return is_plural(word) and singular(word) == word
 
 
 PARTITIVE = re.compile(r"^(one|two|three|four|five|six) of (?:the|these|those|his|her|their|its) ")

@@ -66,13 +66,12 @@ STYLE_SUFFIX = re.compile(
 )
 
 
-CLAUSE_GLUE = re.compile(r"\b(?:(?:that|who|which) (?:is|are)|is|are)\s+(?=[a-z]+ing\b)")
-"""Relative clauses and copulas before a participle: "a dog that is looking up" reads "a dog looking up"."""
-
 PART_OF_THING = re.compile(
-    r"\bthe (?:arm|armrest|edge|back|seat|hood|roof|tip|end|rim|handle|steps) of (?=(?:a|an|the|his|her|its|their)\s)"
+    r"\bthe (?:arm|armrest|edge|(?<!\bat the )back|seat|hood|roof|tip|end|rim|handle|steps) of "
+    r"(?=(?:a|an|the|his|her|its|their)\s)"
 )
-"""A part of an object as the place ("on the arm of a couch"): the object is what gets a box."""
+"""A part of an object as the place ("on the arm of a couch"): the object is what gets a box. Not after
+"at": "at the back of a car" is behind it (``planner.markers``)."""
 
 LIGHT_AND_WEATHER = re.compile(
     r"\b(?:(?:at|during) (?:dusk|dawn|sunset|sunrise|night|twilight|noon|midnight|golden hour|blue hour)"
@@ -151,10 +150,10 @@ def _flat(text: str) -> str:
 
 
 def _object_text(text: str) -> str:
-    """The text the reader reads: without style words, light and weather (they are the scene's context) and
-    relative-clause glue ("that is"); "a grey and white cat" as one phrase, the owner of "a horse's back" and
+    """The text the reader reads: without style words, light and weather (they are the scene's context);
+    "a grey and white cat" as one phrase, the owner of "a horse's back" and
     the whole of "the arm of a couch" as the objects."""
-    readable = COORDINATED_COLOURS.sub(r"\1-and-", CLAUSE_GLUE.sub("", _content(text)))
+    readable = COORDINATED_COLOURS.sub(r"\1-and-", _content(text))
     readable = PART_OF_THING.sub("", LIGHT_AND_WEATHER.sub("", readable))
     return POSSESSIVE_PART.sub(r"\1", readable)
 

@@ -4,6 +4,9 @@ Run from the repository root: ``.venv/bin/python planner/eval_public/build.py``.
 
 * GenEval (``sources/geneval/evaluation_metadata.jsonl``) and T2I-CompBench's templated spatial prompts
   (``sources/t2i_compbench/spatial_val.txt``) are converted here from their own metadata / template.
+* Visual Spatial Reasoning (VSR) captions ("The cat is beneath the bed.") are converted from their recorded
+  relation, from the selection stored in ``sources/vsr/selected.jsonl``; ``--vsr <all_vsr_validated_data.jsonl>``
+  makes that selection again from VSR's own file.
 * T2I-CompBench numeracy and complex prompts and the caption-style prompts (COCO captions from TIFA v1.0,
   PartiPrompts) are annotated by hand in ``annotations/*.jsonl``; this script checks the CompBench ones
   against the stored source lines and passes them through.
@@ -62,6 +65,45 @@ COMPBENCH_KIND = {
 }
 
 
+VSR_KIND = {
+    "left of": "left",
+    "at the left side of": "left",
+    "right of": "right",
+    "at the right side of": "right",
+    "above": "above",
+    "over": "above",
+    "below": "below",
+    "under": "under",
+    "beneath": "under",
+    "on": "on",
+    "on top of": "on",
+    "in front of": "front",
+    "behind": "behind",
+    "at the back of": "behind",
+    "next to": "next",
+    "beside": "next",
+    "near": "next",
+    "close to": "next",
+    "adjacent to": "next",
+    "by": "next",
+    "at the side of": "next",
+    "alongside": "next",
+    "in": "in",
+    "inside": "in",
+    "within": "in",
+    "into": "in",
+    "contains": "in",  # "The X contains the Y": Y in X
+}
+"""VSR relations a layout can show, as the relation kinds of the checker."""
+VSR_OTHER = (
+    "touching", "facing", "far away from", "at the edge of", "facing away from", "away from", "far from",
+    "across from", "in the middle of", "parallel to", "surrounding", "attached to", "against", "connected to",
+    "toward", "ahead of", "opposite to", "outside", "beyond",
+)  # fmt: skip
+"""VSR relations the checker has no geometry for: cases that check that both objects are drawn, once each."""
+VSR_PER_RELATION = {**dict.fromkeys(VSR_KIND, 6), **dict.fromkeys(VSR_OTHER, 3)}
+
+
 def norm(prompt: str) -> str:
     return re.sub(r"\s+", " ", prompt.lower().strip().rstrip(".").strip())
 
@@ -117,6 +159,64 @@ def compbench_spatial(seen: set[str]) -> list[dict]:
     return cases
 
 
+def vsr_caption(row: dict) -> tuple[str, str] | None:
+    """(subject, target) of a VSR caption, or None where it does not read "The X is <relation> the Y"."""
+    relation = re.escape(row["relation"])
+    match = re.match(rf"^The (.+?) (?:is |are )?{relation} the (.+?)\.?$", row["caption"].strip())
+    return (match[1], match[2]) if match else None
+
+
+def vsr_select(path: Path) -> list[dict]:
+    """From VSR's ``all_vsr_validated_data.jsonl``: captions validated as true of their image (a scene someone
+    photographed), of the relations above, read as "The X is <relation> the Y" with two objects the checker
+    tells apart; per relation the first ``VSR_PER_RELATION`` distinct captions by SHA-1. Rows keep VSR's
+    fields, plus their line in that file."""
+    from planner.repair import head_of
+
+    by_relation: dict[str, dict[str, dict]] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        row = json.loads(line)
+        objects = vsr_caption(row) if row["label"] == 1 and row["relation"] in VSR_PER_RELATION else None
+        if (
+            objects is None
+            or head_of(objects[0]) in (None, head_of(objects[1]))
+            or head_of(objects[1]) is None
+        ):
+            continue
+        by_relation.setdefault(row["relation"], {}).setdefault(norm(row["caption"]), {"line": number, **row})
+    selected = []
+    for relation, quota in VSR_PER_RELATION.items():
+        rows = sorted(by_relation.get(relation, {}).values(), key=lambda r: _sha1(r["caption"]))
+        selected += sorted(rows[:quota], key=lambda r: r["line"])
+    return selected
+
+
+def vsr(seen: set[str]) -> list[dict]:
+    cases = []
+    for line in (SOURCES / "vsr" / "selected.jsonl").read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        prompt = row["caption"].strip()
+        if norm(prompt) in seen:
+            continue
+        subject, target = vsr_caption(row)
+        case: dict = {"prompt": prompt, "counts": {subject: 1, target: 1}}
+        kind = VSR_KIND.get(row["relation"])
+        if kind is None:
+            case = {"category": "vsr_other", **case}
+        else:
+            relation = [target, kind, subject] if row["relation"] == "contains" else [subject, kind, target]
+            case = {"category": "vsr_spatial", **case, "relations": [relation]}
+        case["source"] = (
+            f"VSR data/data_files/all_vsr_validated_data.jsonl line {row['line']} ({row['relation']})"
+        )
+        cases.append(case)
+    return cases
+
+
+def _sha1(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
 def annotated(name: str, seen: set[str]) -> list[dict]:
     cases = []
     for line in (ANNOTATIONS / name).read_text(encoding="utf-8").splitlines():
@@ -152,6 +252,11 @@ def check_case(case: dict) -> list[str]:
 
 def main() -> int:
     sys.path.insert(0, str(ROOT))
+    if sys.argv[1:2] == ["--vsr"]:
+        rows = vsr_select(Path(sys.argv[2]))
+        text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        (SOURCES / "vsr" / "selected.jsonl").write_text(text, encoding="utf-8")
+        print(f"{len(rows)} VSR captions selected")
     seen = {
         norm(json.loads(line)["prompt"])
         for path in PROJECT_SETS
@@ -159,7 +264,7 @@ def main() -> int:
         for line in path.read_text(encoding="utf-8").splitlines()
         if line.strip()
     }
-    cases = geneval(seen) + compbench_spatial(seen)
+    cases = geneval(seen) + compbench_spatial(seen) + vsr(seen)
     for name in ("compbench_complex.jsonl", "compbench_numeracy.jsonl", "captions.jsonl"):
         cases += annotated(name, seen)
     prompts = Counter(norm(c["prompt"]) for c in cases)
@@ -173,7 +278,7 @@ def main() -> int:
     order = {id(c): i for i, c in enumerate(cases)}
     for category in sorted({c["category"] for c in cases}):
         members = [c for c in cases if c["category"] == category]
-        members.sort(key=lambda c: hashlib.sha1(c["prompt"].encode("utf-8")).hexdigest())
+        members.sort(key=lambda c: _sha1(c["prompt"]))
         splits["dev"] += members[0::2]
         splits["test"] += members[1::2]
     for split, rows in splits.items():
