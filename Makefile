@@ -40,7 +40,8 @@ test-lowest:
 test-fast: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not slow"
 
-# On a CUDA host (CI has none): the CUDA/bfloat16 tests, then wall time and memory at FLUX.1-dev's size.
+# On a CUDA host (CI has none): the CUDA/bfloat16 tests, then wall time and memory at FLUX.1-dev's size, then
+# where one injected step's time goes per method (torch.profiler; the table prints, the JSON is kept).
 gpu-check: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest tests/regional/test_cuda.py -v
 	mkdir -p bench-out
@@ -49,6 +50,8 @@ gpu-check: setup
 		> bench-out/cost-flux-dev.json
 	$(BIN)/python -c "import json; from regional.bench.cost import Record, format_table; \
 		print(format_table([Record(**r) for r in json.load(open('bench-out/cost-flux-dev.json'))]))"
+	HF_HUB_OFFLINE=1 $(BIN)/regional bench profile --device cuda --model flux-dev --regions 16 --json \
+		> bench-out/profile-flux-dev.json
 
 run: setup
 	$(BIN)/regional serve

@@ -14,13 +14,23 @@ from regional.layout import Layout
 HELP = "Generate an image from a layout JSON file."
 
 
+def _model_names() -> list[str]:
+    """Every family's built-in tiny models and model aliases, from the registry (torch-free)."""
+    from regional.families import families
+
+    found = families().values()
+    return [name for family in found for name in family.tiny_models] + [
+        alias for family in found for alias in family.aliases
+    ]
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layout", required=True, type=Path, help="layout JSON file (see README)")
     parser.add_argument(
         "--model",
         default="auto",
-        help="auto (dev on a GPU, else the toy model), tiny, tiny-chroma, tiny-control, tiny-sd3, toy, dev, schnell, "
-        "chroma, sd3.5, sd3.5-medium, a Hub id or a local folder (FLUX.1, a FLUX.1 Control model, Chroma, SD3.5)",
+        help=f"auto (dev on a GPU, else the toy model), toy, {', '.join(_model_names())}, a Hub id or a local "
+        "folder of a supported family (FLUX.1 and its Control models, Chroma, SD3.5, FLUX.2, Qwen-Image)",
     )
     parser.add_argument("--steps", type=int, help="denoising steps (default: per model)")
     parser.add_argument(

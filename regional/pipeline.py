@@ -215,8 +215,15 @@ class RegionalPipelineMixin:
     def classifier_free_guidance_scale(
         self, guidance_scale: float, true_cfg_scale: float, negative_prompt: str | None
     ) -> float:
-        """The scale of the negative-prompt pass; 1 or less runs none."""
-        raise NotImplementedError
+        """The scale of the negative-prompt pass; 1 or less runs none. By default the family's
+        ``guidance_scale`` is its classifier-free guidance scale (Chroma, SD3.5, FLUX.2 [klein], Qwen-Image),
+        and FLUX.1's ``true_cfg_scale`` is refused rather than ignored; guidance-distilled families override."""
+        if true_cfg_scale != 1.0:
+            raise ValueError(
+                f"true_cfg_scale is for FLUX.1, got {true_cfg_scale}: {type(self).__name__}'s guidance_scale is "
+                "already its classifier-free guidance scale"
+            )
+        return guidance_scale
 
     def attention_blocks_of(self, model) -> Mapping[BlockType, Sequence]:
         """The attention modules of ``model`` (the transformer, or a ControlNet built like it) by block type,

@@ -1,4 +1,4 @@
-"""``regional bench cost|quality``: each benchmark is its own module with add_arguments/run."""
+"""``regional bench cost|profile|quality``: each benchmark is its own module with add_arguments/run."""
 
 from __future__ import annotations
 
@@ -10,11 +10,15 @@ BENCHMARKS = {
         "regional.bench.cost",
         "FLOPs, wall time and peak memory versus plain FLUX, authors' method, RPG.",
     ),
+    "profile": (
+        "regional.bench.profile",
+        "Where one injected step's time goes per method (torch.profiler, grouped by kind of kernel).",
+    ),
     "quality": ("regional.bench.quality", "Regional control measured on the toy shapes world."),
 }
 
 
-HELP = "Benchmarks: cost (FLOPs, time, memory) and quality."
+HELP = "Benchmarks: cost (FLOPs, time, memory), profile, and quality."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

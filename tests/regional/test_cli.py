@@ -167,3 +167,13 @@ def test_generate_with_a_control_model(tmp_path):
     assert (
         main([*args, *control, "--control-scale", "0.5", "-o", str(tmp_path / "y.png")]) == 2
     )  # it has none
+
+
+def test_generate_help_names_every_built_in_model_and_alias(capsys):
+    from regional.loading import model_aliases, tiny_models
+
+    with pytest.raises(SystemExit):
+        main(["generate", "--help"])
+    listed = " ".join(capsys.readouterr().out.split())  # argparse wraps the text, sometimes inside a name
+    for name in [*tiny_models(), *model_aliases()]:
+        assert name in listed.replace("- ", "-"), name

@@ -68,16 +68,6 @@ class ChromaHooks(RegionalPipelineMixin):
             ),
         }
 
-    def classifier_free_guidance_scale(
-        self, guidance_scale: float, true_cfg_scale: float, negative_prompt: str | None
-    ) -> float:
-        if true_cfg_scale != 1.0:
-            raise ValueError(
-                f"true_cfg_scale is for FLUX.1, got {true_cfg_scale}: Chroma's guidance_scale is already its "
-                "classifier-free guidance scale"
-            )
-        return guidance_scale
-
     def attention_blocks_of(self, model) -> dict[str, list]:
         return flux_attention_blocks(model)
 

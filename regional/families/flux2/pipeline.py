@@ -181,13 +181,8 @@ class RegionalFlux2KleinPipeline(Flux2Hooks, Flux2KleinPipeline):
     def classifier_free_guidance_scale(
         self, guidance_scale: float, true_cfg_scale: float, negative_prompt: str | None
     ) -> float:
-        if true_cfg_scale != 1.0:
-            raise ValueError(
-                f"true_cfg_scale is for FLUX.1, got {true_cfg_scale}: FLUX.2 [klein]'s guidance_scale is already "
-                "its classifier-free guidance scale"
-            )
-        # As the stock pipeline: a step-distilled [klein] ignores guidance.
-        return 1.0 if self.config.is_distilled else guidance_scale
+        scale = super().classifier_free_guidance_scale(guidance_scale, true_cfg_scale, negative_prompt)
+        return 1.0 if self.config.is_distilled else scale  # as the stock pipeline: step-distilled ignores it
 
 
 class RegionalFlux2Pipeline(Flux2Hooks, Flux2Pipeline):

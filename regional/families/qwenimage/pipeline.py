@@ -135,16 +135,6 @@ class RegionalQwenImagePipeline(RegionalPipelineMixin, QwenImagePipeline):
             "guidance": None,
         }
 
-    def classifier_free_guidance_scale(
-        self, guidance_scale: float, true_cfg_scale: float, negative_prompt: str | None
-    ) -> float:
-        if true_cfg_scale != 1.0:
-            raise ValueError(
-                f"true_cfg_scale is for FLUX.1, got {true_cfg_scale}: Qwen-Image's guidance_scale is already its "
-                "classifier-free guidance scale (the stock pipeline's true_cfg_scale)"
-            )
-        return guidance_scale
-
     def guided_noise(
         self, noise_pred: torch.Tensor, neg_noise_pred: torch.Tensor, scale: float
     ) -> torch.Tensor:

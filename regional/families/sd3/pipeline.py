@@ -143,16 +143,6 @@ class SD3Hooks(RegionalPipelineMixin):
     def timestep_inputs(self, t: torch.Tensor, hidden_states: torch.Tensor, image_ids) -> dict:
         return {"timestep": t.expand(hidden_states.shape[0])}
 
-    def classifier_free_guidance_scale(
-        self, guidance_scale: float, true_cfg_scale: float, negative_prompt: str | None
-    ) -> float:
-        if true_cfg_scale != 1.0:
-            raise ValueError(
-                f"true_cfg_scale is for FLUX.1, got {true_cfg_scale}: SD3's guidance_scale is already its "
-                "classifier-free guidance scale"
-            )
-        return guidance_scale
-
     def attention_blocks_of(self, model) -> dict[str, list]:
         blocks = model.transformer_blocks
         return {
