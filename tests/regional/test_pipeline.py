@@ -319,7 +319,9 @@ def test_true_cfg_scale_is_refused_where_guidance_scale_is_the_cfg_scale(pipe):
     """FLUX.1's true_cfg_scale would be silently ignored by a family whose guidance_scale is already its
     classifier-free guidance scale; it is refused, naming the pipeline."""
     lay = layout(("a red circle", LEFT))
-    if pipe.family == "flux" or stock_name(pipe) == "Flux2Pipeline":  # guidance-distilled: true CFG on request
+    if (
+        pipe.family == "flux" or stock_name(pipe) == "Flux2Pipeline"
+    ):  # guidance-distilled: true CFG on request
         assert latents(pipe, lay, true_cfg_scale=2.0, num_inference_steps=1).shape[0] == 1
         return
     with pytest.raises(ValueError, match=f"true_cfg_scale is for FLUX.1, got 2.0: {type(pipe).__name__}'s"):
