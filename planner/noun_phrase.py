@@ -257,16 +257,29 @@ def _copula(predicate: list[str]) -> tuple[str | None, list[str], list[str]]:
     if not words or words[0] not in COPULAS | PASSIVE:
         return None, [], predicate
     copula = words[0] if words[0] in COPULAS else None
+    words = _without_copulas(words)
+    run = 0  # the adjectives right after the copula
+    while run < len(words) and _complement_word(words[run]):
+        run += 1
+    adjectives, rest = words[:run], words[run:]
+    # "is red", "that is black is sitting", "is happy playing"; not "is ready to swing"
+    ends = not rest or rest[0] in COPULAS | PASSIVE or rest[0].endswith("ing")
+    if any("ADJ" in tags(w) for w in adjectives) and ends:
+        return copula, adjectives, _without_copulas(rest)
+    return copula, [], words
+
+
+def _without_copulas(words: list[str]) -> list[str]:
     while words and words[0] in COPULAS | PASSIVE:
         words = words[1:]
-    participle = any(w.endswith("ing") or w.endswith("ed") and "VERB" in tags(w) for w in words)
-    adjectives = (
-        bool(words)
-        and not participle
-        and all("ADJ" in tags(w) or w in DEGREE_ADVERBS for w in words)
-        and any("ADJ" in tags(w) for w in words)
-    )
-    return (copula, words, []) if adjectives else (copula, [], words)
+    return words
+
+
+def _complement_word(word: str) -> bool:
+    """An adjective ("red", "wooden") or degree adverb ("very") that can describe a noun; not a participle
+    ("parked", "sleeping")."""
+    participle = word.endswith("ing") or word.endswith("ed") and "VERB" in tags(word)
+    return not participle and ("ADJ" in tags(word) or word in DEGREE_ADVERBS)
 
 
 def _invariant(word: str) -> bool:

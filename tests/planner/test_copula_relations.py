@@ -39,6 +39,8 @@ def test_the_copula_is_no_part_of_a_region_prompt(prompt: str, prompts: set[str]
         ("The bus is red.", "the red bus"),
         ("a vase that is tall beside a lamp", "a tall vase"),
         ("The chairs are very old, a table is wooden", "a very old chair"),
+        ("The kitten that is black is sitting on top of the washing machine", "the black kitten"),
+        ("a dog which is brown and a cat", "a brown dog"),
     ],
 )
 def test_an_adjective_after_the_copula_describes_the_object(prompt: str, phrase: str) -> None:
