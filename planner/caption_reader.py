@@ -12,10 +12,12 @@ from planner.lexicon import (
     OBJECT_SHAPES,
     PART_OF,
     PEOPLE,
+    SEATED,
+    TABLETOPS,
     VERB_RELATIONS,
     WEARABLES,
 )
-from planner.noun_phrase import cut_predicate, read_noun_phrase, singular
+from planner.noun_phrase import cut_predicate, own_body_part, read_noun_phrase, singular
 from planner.scene import NounPhrase, Relation
 
 LOCATING = {"on", "in", "next", "front", "behind", "left", "right", "above", "below", "at"}
@@ -62,6 +64,9 @@ class CaptionReader:
     """The previous item was a noun phrase (or a setting)."""
     at: int = -1
     """Index in ``items`` of the item being read."""
+    part_named: bool = False
+    """A body part of the subjects was just named ("resting its head"): a contact relation that follows is
+    the part's ("on the back of another zebra"), so the subjects themselves are only beside its target."""
     placed: bool = False
     """The subjects were just placed by a relation or a position, so a noun phrase after "and" starts a new
     group ("a lamp on a nightstand and a painting")."""
@@ -76,6 +81,8 @@ class CaptionReader:
             "np": self._noun_phrase,
         }[kind]
         self.at += 1
+        if kind != "rel":
+            self.part_named = False  # only the relation right after the part is the part's
         step(value)
 
     def _own_clause(self) -> bool:
@@ -134,6 +141,9 @@ class CaptionReader:
         "between" gathers its two targets afresh."""
         if self.pending == "between" and kind == "next":
             return
+        if self.part_named and kind in CONTACT:
+            kind = "next"
+        self.part_named = False
         if kind == "between":
             self.between_targets = []
         self.pending = kind
@@ -166,7 +176,12 @@ class CaptionReader:
         """Text that names no object ends the waiting relation ("pine trees on both sides, a rainbow": "sides"
         is no object); "it", "them", "him" or "her" there is the object mentioned before ("a table with a vase
         on it")."""
-        pronoun = re.search(r"\b(?:it|them|him|her)\b", text)
+        self.part_named = own_body_part(text.split())
+        verb = self._pending_verb()
+        if self.part_named and verb:  # "a zebra resting its head": the part stays in the subject's prompt
+            for subject in self.group:
+                self.objects[subject].prompt = f"{self.objects[subject].prompt} {verb} {text.strip()}"
+        pronoun = None if self.part_named else re.search(r"\b(?:it|them|him|her)\b", text)
         if self.pending == "on" and text.strip() == "top" and self.list_owners:
             self._on_top()
         elif self.pending == "between" and pronoun and self.group:
@@ -373,23 +388,33 @@ class CaptionReader:
         """The waiting relation from what it locates (``_located``) to the object ``index``; what goes on or
         in that object rides along with it from now on."""
         kind = _relation_kind(self.pending or "")
-        located = self._located()
-        stated = not self.group_is_target and not (self.owners and self.pending in LOCATING)
+        owners = self._locating_owners(index)
+        located = self._located(owners)
+        stated = not self.group_is_target and not owners
         for subject in located:
             explicit = stated and subject in self.group
             self.relations.append(Relation(subject, kind, index, explicit=explicit))
         if kind in CONTACT:
             self._carry(index, located)
 
-    def _located(self) -> list[int]:
+    def _locating_owners(self, target: int) -> list[int]:
+        """The owners the waiting relation to ``target`` locates: those of a "with" or a verb just read, unless
+        they cannot be on a tabletop ("a woman eating a pizza on the table": the pizza is on it)."""
+        if not self.owners or self.pending not in LOCATING:
+            return []
+        tabletop = self.objects[target].head in TABLETOPS - SEATED
+        if self.pending == "on" and tabletop:
+            return [o for o in self.owners if _smaller(self.objects[o], self.objects[target])]
+        return self.owners
+
+    def _located(self, owners: list[int]) -> list[int]:
         """What the waiting relation locates: the subjects, or the owners of a "with" just read ("a cake with
         candles on a table": the cake); a relation among others takes the owner's items too ("a table with
         chairs in front of a window": the chairs too), and what rests on them ("a toaster on a shelf in front
         of a blender": the toaster too)."""
-        if self.owners and self.pending in LOCATING:
-            located = self.owners + (self.group if self.pending in AMONG else [])
-        else:
-            located = list(self.group)
+        located = list(self.group)
+        if owners:
+            located = owners + (located if self.pending in AMONG else [])
         if self.pending in AMONG:
             located += [riding for subject in located for riding in self.carried.get(subject, [])]
         return list(dict.fromkeys(located))

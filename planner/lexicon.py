@@ -107,6 +107,9 @@ TABLETOPS: set[str] = set(_WORDS["tabletops"])
 
 TABLETOP_LOAD = 1.2
 
+INFINITIVE_HEADS: set[str] = set(_WORDS["infinitive_heads"])
+"""Words after which "to" opens an infinitive whatever follows ("ready to bat", "about to kick")."""
+
 DEGREE_ADVERBS: set[str] = set(_WORDS["degree_adverbs"])
 """Adverbs that may come with an adjective after a copula ("the vase is very tall")."""
 

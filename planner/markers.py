@@ -8,6 +8,7 @@ import re
 
 from planner.lexicon import (
     DETERMINERS,
+    INFINITIVE_HEADS,
     ING_NOUNS,
     NUMBER_WORDS,
     OBJECT_SHAPES,
@@ -133,10 +134,14 @@ MANNER_PHRASE = re.compile(r"in (?:half|halves|pieces|quarters|thirds)\b")
 
 def _no_place(text: str, start: int, end: int) -> bool:
     """Whether the relation word ``text[start:end]`` names no place here: it opens a manner phrase ("a cut in
-    half burrito") or is an infinitive's "to" ("a batter ready to swing", "kneels down to pet a dog")."""
+    half burrito") or is an infinitive's "to" ("a batter ready to swing", "kneels down to pet a dog", "ready
+    to bat", though a bat is an object)."""
     if MANNER_PHRASE.match(text, start):
         return True
-    return text[start:end] == "to" and _infinitive(text[end:])
+    if text[start:end] != "to":
+        return False
+    before = text[:start].split()
+    return _infinitive(text[end:]) or bool(before) and before[-1] in INFINITIVE_HEADS
 
 
 def _infinitive(rest: str) -> bool:
@@ -151,13 +156,14 @@ def _infinitive(rest: str) -> bool:
 
 
 def _verb_markers(text: str, markers: list[Marker]) -> list[Marker]:
-    """Verbs before their object ("riding a horse", "holding umbrella"), in their base form, where no marker
-    starts; nouns in -ing ("a building") are not verbs."""
+    """Verbs before their object ("riding a horse", "holding umbrella", "washing two cars"), in their base
+    form, where no marker starts; nouns in -ing ("a building") are not verbs."""
     verbs = "|".join(VERB_FORMS)
     holds = "|".join(HOLD_VERBS)
+    counts = "|".join(word for word in NUMBER_WORDS if word.isalpha())
     found: list[Marker] = []
     for match in re.finditer(
-        rf"\b([a-z]{{3,}}ing|{verbs})\b(?=\s+(?:a|an|the|his|her|their|its|\d+|[a-z]+s)\b)"
+        rf"\b([a-z]{{3,}}ing|{verbs})\b(?=\s+(?:a|an|the|his|her|their|its|\d+|{counts}|[a-z]+s)\b)"
         rf"|\b({holds})\b(?=\s+[a-z])",
         text,
     ):

@@ -10,12 +10,14 @@ import re
 from typing import NamedTuple
 
 from planner.lexicon import (
+    BODY_PARTS,
     COLLECTIVES,
     COMPOUND_HEADS,
     CONTAINERS,
     DEFAULT_SHAPE,
     DEGREE_ADVERBS,
     DETERMINERS,
+    INFINITIVE_HEADS,
     ING_NOUNS,
     IRREGULAR_PLURALS,
     LEADING_PARTICLES,
@@ -33,6 +35,7 @@ from planner.lexicon import (
 from planner.pos import (
     can_be_noun,
     can_be_verb,
+    clearly_noun,
     finite_verb,
     only_adjective,
     past_verb,
@@ -97,13 +100,15 @@ def cut_predicate(words: list[str], coordinated: bool = False) -> tuple[list[str
         previous = words[index - 1]
         if word in VERB_STOPS and not _modifies_noun(words, index):
             return words[:index], words[index:]
-        after_noun = previous in OBJECT_SHAPES or singular(previous) in OBJECT_SHAPES
+        after_noun = _names_a_thing(previous)
         if word.endswith("ed") and len(word) > 3 and after_noun and not _modifies_noun(words, index):
             return words[:index], words[index:]  # "balloons tied", "a cat curled up"
         if _finite_after_noun(words, index, coordinated):
             return words[:index], words[index:]  # "a girl kneels", "three people ride", "a cat sat"
         if _adjective_complement(words, index):
             return words[:index], words[index:]  # "a batter ready to swing", "a dog eager for a walk"
+        if after_noun and _place_or_infinitive_follows(words, index):
+            return words[:index], words[index:]  # "three boxes up the stairs", "a player about" (to kick)
         if (
             word.endswith("ing")
             and word not in ING_NOUNS
@@ -112,6 +117,22 @@ def cut_predicate(words: list[str], coordinated: bool = False) -> tuple[list[str
         ):
             return words[:index], words[index:]  # "a cat sleeping"; "a sleeping cat" keeps it
     return words, []
+
+
+def _place_or_infinitive_follows(words: list[str], index: int) -> bool:
+    """Whether ``words[index]`` opens a place after its noun ("up the stairs", "down a hill") or is the last
+    word, one after which an infinitive follows ("about", "ready": the verb is the next item)."""
+    word = words[index]
+    if index + 1 == len(words):
+        return word in INFINITIVE_HEADS
+    return word in LEADING_PARTICLES and words[index + 1] in DETERMINERS | NUMBER_WORDS.keys()
+
+
+def _names_a_thing(word: str) -> bool:
+    """Whether ``word`` is a noun a predicate can follow: a known object ("cat"), or a word the lexicon knows
+    only as a noun ("pheasants", "tripod"; not "adult", "red" or a gerund such as "sitting")."""
+    known = word in OBJECT_SHAPES or singular(word) in OBJECT_SHAPES
+    return known or clearly_noun(word) and not word.endswith("ing")
 
 
 def _modifies_noun(words: list[str], index: int) -> bool:
@@ -136,9 +157,13 @@ def _finite_after_noun(words: list[str], index: int, coordinated: bool = False) 
         return False
     if finite_verb(word) or past_verb(word):
         return True
-    plural_noun = is_plural(previous) and (singular(previous) in OBJECT_SHAPES or previous == "people")
+    if word in OBJECT_SHAPES and singular(previous) not in OBJECT_SHAPES:
+        return False  # "a sports ball": a known object after a noun the lexicon lacks is a compound
+    plural_noun = is_plural(previous) and (_names_a_thing(previous) or previous == "people")
     joined_noun = coordinated and singular(previous) in OBJECT_SHAPES and word not in OBJECT_SHAPES
-    at_end = index + 1 == len(words) or words[index + 1] in DETERMINERS | NUMBER_WORDS.keys()
+    following = words[index + 1] if index + 1 < len(words) else None
+    # "three people ride", "dogs watch a train", "three skiers climb up a hill"
+    at_end = following is None or following in DETERMINERS | NUMBER_WORDS.keys() | LEADING_PARTICLES
     return (plural_noun or joined_noun) and at_end and can_be_verb(word) and not is_plural(word)
 
 
@@ -193,7 +218,9 @@ def read_noun_phrase(text: str, coordinated: bool = False) -> NounPhrase | None:
     is the last of subjects joined by "and" (``cut_predicate``)."""
     # 1. Words: framing and filler cut off, the predicate ("sitting quietly") set apart.
     text, words, predicate = _phrase_words(text, coordinated)
-    if not words or words[0] in PRONOUNS:
+    if words[:1] == ["another"] and len(words) > 1:
+        words = ["a", *words[1:]]  # "another zebra": one more, a new object (not "the zebra" again)
+    if not words or words[0] in PRONOUNS or own_body_part(words):
         return None
     # 2. Count and determiner: "three", "a pair of", "a group of", "12", "the two".
     quantity = _read_quantity(words)
@@ -285,6 +312,14 @@ def _complement_word(word: str) -> bool:
 def _invariant(word: str) -> bool:
     """A noun whose plural is the word itself ("sheep", "deer", "fish")."""
     return is_plural(word) and singular(word) == word
+
+
+POSSESSIVES = {"its", "his", "her", "their"}
+
+
+def own_body_part(words: list[str]) -> bool:
+    """ "its head", "her hands": a part of someone already named, no object of its own."""
+    return len(words) >= 2 and words[0] in POSSESSIVES and words[-1] in BODY_PARTS
 
 
 PARTITIVE = re.compile(r"^(one|two|three|four|five|six) of (?:the|these|those|his|her|their|its) ")

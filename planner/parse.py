@@ -68,7 +68,7 @@ STYLE_SUFFIX = re.compile(
 
 PART_OF_THING = re.compile(
     r"\bthe (?:arm|armrest|edge|(?<!\bat the )back|seat|hood|roof|tip|end|rim|handle|steps) of "
-    r"(?=(?:a|an|the|his|her|its|their)\s)"
+    r"(?=(?:a|an|another|the|his|her|its|their)\s)"
 )
 """A part of an object as the place ("on the arm of a couch"): the object is what gets a box. Not after
 "at": "at the back of a car" is behind it (``planner.markers``)."""

@@ -7,9 +7,9 @@ Run from the repository root: ``.venv/bin/python planner/eval_public/build.py``.
 * Visual Spatial Reasoning (VSR) captions ("The cat is beneath the bed.") are converted from their recorded
   relation, from the selection stored in ``sources/vsr/selected.jsonl``; ``--vsr <all_vsr_validated_data.jsonl>``
   makes that selection again from VSR's own file.
-* T2I-CompBench numeracy and complex prompts and the caption-style prompts (COCO captions from TIFA v1.0,
-  PartiPrompts) are annotated by hand in ``annotations/*.jsonl``; this script checks the CompBench ones
-  against the stored source lines and passes them through.
+* T2I-CompBench numeracy and complex prompts and the caption-style prompts (COCO captions from TIFA v1.0 and
+  from SugarCrepe, PartiPrompts) are annotated by hand in ``annotations/*.jsonl``; this script checks the
+  CompBench ones against the stored source lines and passes them through.
 
 Prompts already in the project's own evaluation files are left out. Within each category the cases are
 ordered by the SHA-1 of their prompt and dealt alternately to dev and test, so each category splits evenly
@@ -265,7 +265,7 @@ def main() -> int:
         if line.strip()
     }
     cases = geneval(seen) + compbench_spatial(seen) + vsr(seen)
-    for name in ("compbench_complex.jsonl", "compbench_numeracy.jsonl", "captions.jsonl"):
+    for name in ("compbench_complex.jsonl", "compbench_numeracy.jsonl", "captions.jsonl", "sugarcrepe.jsonl"):
         cases += annotated(name, seen)
     prompts = Counter(norm(c["prompt"]) for c in cases)
     assert all(n == 1 for n in prompts.values()), [p for p, n in prompts.items() if n > 1]
