@@ -24,8 +24,10 @@ from regional.layout import Layout
 from regional.raster import TOKEN_PX, region_coverage, token_membership
 
 
-def layout_regions(layout: Layout) -> tuple[list[str], np.ndarray]:
-    """Prompts and token membership of every region, plus the background region when tokens are uncovered.
+def layout_regions(layout: Layout, min_tokens: int = 0) -> tuple[list[str], np.ndarray]:
+    """Prompts and token membership of every region, plus the background region when tokens are uncovered;
+    a box region narrower or lower than ``min_tokens`` tokens also takes the free tokens around it up to that
+    span (``regional.raster.widened_box``, ``_widened``).
 
     Returns ``(prompts, membership)``; membership has shape (num_regions, grid_h * grid_w), dtype bool,
     tokens in row-major order. The background region, when present, is the last row.
@@ -34,12 +36,26 @@ def layout_regions(layout: Layout) -> tuple[list[str], np.ndarray]:
     rows = [
         token_membership(region_coverage(r, layout.width, layout.height)).reshape(-1) for r in layout.regions
     ]
+    if min_tokens:
+        rows = _widened(layout, rows, min_tokens)
     grid = (layout.height // TOKEN_PX) * (layout.width // TOKEN_PX)
     covered = np.logical_or.reduce(rows) if rows else np.zeros(grid, dtype=bool)
     if not covered.all():
         prompts.append(layout.effective_background_prompt)
         rows.append(~covered)
     return prompts, np.stack(rows)
+
+
+def _widened(layout: Layout, rows: list[np.ndarray], min_tokens: int) -> list[np.ndarray]:
+    """Each region's tokens plus those its box widened to ``min_tokens`` adds that no other region holds:
+    a small box takes room from the background, never from a neighbour (in crowded layouts a token shared
+    by two prompts blurs both)."""
+    held = np.sum(rows, axis=0)
+    widened = []
+    for region, own in zip(layout.regions, rows, strict=True):
+        grown = token_membership(region_coverage(region, layout.width, layout.height, min_tokens)).reshape(-1)
+        widened.append(own | grown & (held - own == 0))
+    return widened
 
 
 def text_segments(text_lengths: Sequence[int]) -> torch.Tensor:

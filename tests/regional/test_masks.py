@@ -7,7 +7,7 @@ import torch
 from regional import Layout, Region
 from regional.layout import encode_mask_png
 from regional.masks import joint_attention_mask, layout_regions, text_segments
-from regional.raster import box_coverage, mask_coverage, token_membership
+from regional.raster import box_coverage, mask_coverage, token_membership, widened_box
 
 
 def test_box_coverage_is_exact_area_fraction():
@@ -53,6 +53,36 @@ def test_layout_regions_adds_background_for_uncovered_tokens():
     assert grid[0, :, :2].all() and not grid[0, :, 2:].any()
     assert grid[1, :2, 2:].all() and grid[1].sum() == 4
     assert grid[2, 2:, 2:].all() and grid[2].sum() == 4
+
+
+@pytest.mark.parametrize(
+    ("box", "widened"),
+    [
+        ((0.25, 0.25, 0.5, 0.5), (0.1875, 0.1875, 0.5625, 0.5625)),  # 2x2 of 8x8 tokens -> 3x3, same centre
+        ((0.0, 0.9, 0.1, 1.0), (0.0, 0.625, 0.375, 1.0)),  # at a corner: moved inward, not cut
+        ((0.0, 0.0, 0.5, 0.5), (0.0, 0.0, 0.5, 0.5)),  # 4x4 tokens: as given
+        ((0.4, 0.0, 0.45, 1.0), (0.2375, 0.0, 0.6125, 1.0)),  # only the short side grows
+    ],
+)
+def test_a_box_grows_to_the_least_token_span_about_its_centre(box, widened):
+    assert widened_box(box, 8, 8, 3) == pytest.approx(widened)
+    assert widened_box(box, 8, 8, 0) == box
+    assert widened_box((0.4, 0.4, 0.6, 0.6), 2, 2, 3) == (0.0, 0.0, 1.0, 1.0)  # never past the canvas
+
+
+def test_layout_regions_widens_small_boxes_only_when_asked():
+    small = _layout((0.25, 0.25, 0.5, 0.5), width=128, height=128)  # 2x2 of 8x8 tokens
+    assert layout_regions(small)[1][0].sum() == 4
+    grown = layout_regions(small, min_tokens=3)[1][0].reshape(8, 8)
+    assert grown.sum() >= 9 and grown[2:4, 2:4].all()  # at least 3x3, still over the box
+
+
+def test_a_widened_box_takes_free_tokens_never_a_neighbours():
+    touching = _layout((0.25, 0.25, 0.5, 0.5), (0.5, 0.25, 0.75, 0.5), width=128, height=128)
+    own = layout_regions(touching)[1][:2]
+    grown = layout_regions(touching, min_tokens=3)[1][:2]
+    assert (grown >= own).all() and grown[0].sum() > own[0].sum() and grown[1].sum() > own[1].sum()
+    assert not (grown[0] & own[1]).any() and not (grown[1] & own[0]).any()
 
 
 def test_layout_regions_without_uncovered_tokens_has_no_background():

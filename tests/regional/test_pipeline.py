@@ -141,10 +141,15 @@ def test_isolation_outside_changed_region(pipe, path):
 
 
 @pytest.mark.parametrize("path", PATHS)
-def test_isolation_with_background_region(pipe, path):
-    """Same with a background region: changing region 0 leaves the background and region 1 untouched."""
+@pytest.mark.parametrize(("min_tokens", "side"), [(0, 2), (None, 3)])
+def test_isolation_with_background_region(pipe, path, min_tokens, side):
+    """Same with a background region: changing region 0 leaves the background and region 1 untouched. Region
+    0's box is 2x2 tokens; by default (``region_min_tokens``, 3) it is widened to 3x3 tokens, and exactly
+    those are its own."""
     every = {"base_ratio": 0.0, "inject_steps": 4, "double_inject_interval": 1, "single_inject_interval": 1}
     every.update(region_attention=path, **CONDITIONAL_ONLY[pipe.family])
+    if min_tokens is not None:
+        every["region_min_tokens"] = min_tokens
     box0, box1 = (0.0, 0.0, 0.25, 0.5), (0.5, 0.5, 1.0, 1.0)
     a = token_grid(
         latents(pipe, layout(("a red circle", box0), ("a blue square", box1), background="sky"), **every)
@@ -153,7 +158,7 @@ def test_isolation_with_background_region(pipe, path):
         latents(pipe, layout(("a yellow cat", box0), ("a blue square", box1), background="sky"), **every)
     )
     inside = torch.zeros(4, 8, dtype=torch.bool)
-    inside[:2, :2] = True
+    inside[:side, :side] = True
     torch.testing.assert_close(a[:, ~inside], b[:, ~inside], atol=1e-5, rtol=1e-5)
     assert (a[:, inside] - b[:, inside]).abs().max() > 1e-3
 
@@ -262,6 +267,8 @@ def test_explicit_block_lists_and_invalid_arguments(pipe):
         latents(pipe, lay, max_sequence_length=pipe.max_text_tokens + 1)
     with pytest.raises(ValueError, match="region_token_margin"):
         latents(pipe, lay, region_token_margin=-1)
+    with pytest.raises(ValueError, match="region_min_tokens must be >= 0"):
+        latents(pipe, lay, region_min_tokens=-1)
     with pytest.raises(ValueError, match="width"):
         latents(pipe, {"width": 13, "height": 64, "base_prompt": "x"})
 
