@@ -27,6 +27,9 @@ AMONG = {"next", "front", "behind", "left", "right", "above", "below"}
 """Relations that place a thing among others, not on or in them: what rests on the subjects, or came with
 them, goes along ("two men riding horses in front of a palace": the men are in front of it too)."""
 
+IMPLIED_POSITIONS = {"sky": "top", "overhead": "top", "underfoot": "bottom"}
+"""Positions a caption implies rather than states (``planner.markers``): the band, as advice."""
+
 CONTACT = {"on", "in"}
 """Relations that put the subject on or in its target, to go wherever the target goes."""
 
@@ -111,8 +114,9 @@ class CaptionReader:
     def _position(self, where: str) -> None:
         """An absolute position: of the subjects just named ("a dog on the left"), else of the next noun
         phrase ("on the left, a dog")."""
-        implied = where == "sky"  # "kites in the sky": high up, though not a stated side
-        where = "top" if implied else where
+        # "kites in the sky", "a kite flying above": high up, though not a stated side
+        implied = where in IMPLIED_POSITIONS
+        where = IMPLIED_POSITIONS.get(where, where)
         of_subjects = self.last_was_np or self.pending is None and not self.pending_positions
         if self.group and of_subjects:
             for index in self.group:

@@ -72,7 +72,8 @@ POSITION_NAMES = {
 background."""
 
 DANGLING_POSITION = re.compile(r"\b(above|overhead|up high|below|beneath|underneath)(?=\s*(?:[,.;]|$))")
-"""A relation word with no object after it ("northern lights above"): an absolute position, top or bottom."""
+"""A relation word with no object after it ("northern lights above"): high up or low down ("overhead",
+"underfoot"), the top or bottom band, though as advice: above what, it does not say."""
 
 
 HOLD_VERBS = tuple(verb for verb, meaning in VERB_RELATIONS.items() if meaning == "hold")
@@ -109,7 +110,7 @@ def _position_markers(text: str) -> list[Marker]:
                 (match.start(), match.start(), "pos", "top" if qualifier in {"top", "upper"} else "bottom")
             )
     for match in DANGLING_POSITION.finditer(text):
-        where = "bottom" if match.group(1) in {"below", "beneath", "underneath"} else "top"
+        where = "underfoot" if match.group(1) in {"below", "beneath", "underneath"} else "overhead"
         markers.append((match.start(), match.end(), "pos", where))
     return markers
 
@@ -191,6 +192,8 @@ def _finite_verb_markers(text: str, markers: list[Marker]) -> list[Marker]:
         written, previous = word.group(0), before.group(0)
         if not OBJECT_START.fullmatch(after.group(0)) or any(s <= word.start() < e for s, e, _, _ in markers):
             continue
+        if re.search(r"[,.;:]", text[word.end() : after.start()]):
+            continue  # "two computer monitors, two mice": a list, not "monitors" taking an object
         after_noun = previous not in DETERMINERS and (
             singular(previous) in OBJECT_SHAPES or singular(previous) in SCENES or previous == "people"
         )

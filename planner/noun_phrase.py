@@ -157,6 +157,8 @@ def _finite_after_noun(words: list[str], index: int, coordinated: bool = False) 
         return False
     if finite_verb(word) or past_verb(word):
         return True
+    if _third_person_after_one(words, index):
+        return True  # "a cat lays", though "lays" is a noun too
     if word in OBJECT_SHAPES and singular(previous) not in OBJECT_SHAPES:
         return False  # "a sports ball": a known object after a noun the lexicon lacks is a compound
     plural_noun = is_plural(previous) and (_names_a_thing(previous) or previous == "people")
@@ -165,6 +167,16 @@ def _finite_after_noun(words: list[str], index: int, coordinated: bool = False) 
     # "three people ride", "dogs watch a train", "three skiers climb up a hill"
     at_end = following is None or following in DETERMINERS | NUMBER_WORDS.keys() | LEADING_PARTICLES
     return (plural_noun or joined_noun) and at_end and can_be_verb(word) and not is_plural(word)
+
+
+def _third_person_after_one(words: list[str], index: int) -> bool:
+    """A verb's -s form ending the phrase after one known object ("a cat lays", "a dog sits"): a singular
+    subject with "a" or "one" is not followed by a plural noun."""
+    word, previous = words[index], words[index - 1]
+    one = words[0] in {"a", "an", "one"}  # "two computer monitors": a plural noun, not a verb
+    known_single = one and previous in OBJECT_SHAPES and not is_plural(previous)
+    verb = word.endswith("s") and singular(word) not in OBJECT_SHAPES and "VERB" in tags(word[:-1])
+    return known_single and verb and index + 1 == len(words)
 
 
 COMPLEMENT_STARTS = {"to", "for"}
@@ -218,8 +230,6 @@ def read_noun_phrase(text: str, coordinated: bool = False) -> NounPhrase | None:
     is the last of subjects joined by "and" (``cut_predicate``)."""
     # 1. Words: framing and filler cut off, the predicate ("sitting quietly") set apart.
     text, words, predicate = _phrase_words(text, coordinated)
-    if words[:1] == ["another"] and len(words) > 1:
-        words = ["a", *words[1:]]  # "another zebra": one more, a new object (not "the zebra" again)
     if not words or words[0] in PRONOUNS or own_body_part(words):
         return None
     # 2. Count and determiner: "three", "a pair of", "a group of", "12", "the two".
@@ -322,6 +332,8 @@ def own_body_part(words: list[str]) -> bool:
     return len(words) >= 2 and words[0] in POSSESSIVES and words[-1] in BODY_PARTS
 
 
+ANOTHER = re.compile(r"^another\s+(?=[a-z])")
+
 PARTITIVE = re.compile(r"^(one|two|three|four|five|six) of (?:the|these|those|his|her|their|its) ")
 """"one of the children": one child, of a group named before (``CaptionReader._index_of``)."""
 
@@ -331,6 +343,7 @@ def _phrase_words(text: str, coordinated: bool = False) -> tuple[str, list[str],
     predicate set apart, leading particles and trailing adverbs dropped from the words."""
     text = STYLE_OF.sub("", FILLER.sub("", text.strip(" ,.;:'\""))).strip()
     text = PARTITIVE.sub(r"\1 ", text)
+    text = ANOTHER.sub("a ", text)  # "another zebra": one more, a new object (not "the zebra" again)
     words, predicate = cut_predicate(re.findall(r"[a-z0-9][a-z0-9'-]*", text), coordinated)
     while words and words[0] in LEADING_PARTICLES:
         words = words[1:]

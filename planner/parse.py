@@ -67,7 +67,7 @@ STYLE_SUFFIX = re.compile(
 
 
 PART_OF_THING = re.compile(
-    r"\bthe (?:arm|armrest|edge|(?<!\bat the )back|seat|hood|roof|tip|end|rim|handle|steps) of "
+    r"\bthe (?:arm|armrest|edge|(?<!\bat the )back|seat|hood|roof|tip|end|rim|handle|steps|lap) of "
     r"(?=(?:a|an|another|the|his|her|its|their)\s)"
 )
 """A part of an object as the place ("on the arm of a couch"): the object is what gets a box. Not after

@@ -265,7 +265,8 @@ def main() -> int:
         if line.strip()
     }
     cases = geneval(seen) + compbench_spatial(seen) + vsr(seen)
-    for name in ("compbench_complex.jsonl", "compbench_numeracy.jsonl", "captions.jsonl", "sugarcrepe.jsonl"):
+    annotation_files = ("compbench_complex", "compbench_numeracy", "captions", "sugarcrepe", "sugarcrepe_obj")
+    for name in (f"{stem}.jsonl" for stem in annotation_files):
         cases += annotated(name, seen)
     prompts = Counter(norm(c["prompt"]) for c in cases)
     assert all(n == 1 for n in prompts.values()), [p for p, n in prompts.items() if n > 1]

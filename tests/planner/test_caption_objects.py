@@ -51,6 +51,7 @@ def test_a_number_after_a_verb_counts_its_object(prompt: str, thing: str, count:
         "A Zebra is resting its head on the back of another Zebra.",
         "a cup next to another cup",
         "one horse standing beside another horse",
+        "A pan  filled with soup next to another pan.",  # "pan" is only a verb to lemminflect
     ],
 )
 def test_another_names_one_more(prompt: str) -> None:
@@ -104,9 +105,28 @@ def test_to_after_ready_or_about_opens_an_infinitive(prompt: str, expected: dict
     [
         ("a photo of a yellow sports ball", ["a yellow sports ball"]),
         ("two dog beds next to a sofa", ["a dog bed", "a dog bed", "a sofa"]),
+        ("two computer monitors on a desk", ["a computer monitor", "a computer monitor", "a desk"]),
     ],
 )
 def test_a_known_object_after_a_noun_is_a_compound_not_a_verb(prompt: str, phrases: list[str]) -> None:
     from planner.offline import plan_offline
 
     assert [r.phrase for r in plan_offline(prompt, 1024, 1024).regions] == phrases
+
+
+@pytest.mark.parametrize(
+    ("prompt", "expected"),
+    [
+        ("A grey and white cat lays in a sink.", {"cat": 1, "sink": 1}),
+        ("a dog sits by a door", {"dog": 1, "door": 1}),
+        ("A toddler in a pink shirt sits on the lap of a woman.", {"toddler": 1, "woman": 1}),
+    ],
+)
+def test_a_verb_that_is_also_a_noun_after_one_object_ends_it(prompt: str, expected: dict) -> None:
+    assert objects(prompt) == expected
+
+
+def test_a_comma_ends_a_list_item_before_a_verb_can_take_an_object() -> None:
+    assert objects("A desk with two computer monitors, two mice, a cup and a keyboard on it.") == {
+        "desk": 1, "monitor": 2, "mouse": 2, "cup": 1, "keyboard": 1,
+    }  # fmt: skip

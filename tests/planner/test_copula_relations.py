@@ -112,3 +112,18 @@ def test_only_wearing_or_carrying_puts_a_wearable_on_its_subject(
     if worn:
         assert all(worn not in r.phrase for r in regions)
         assert any(worn in r.prompt for r in regions)
+
+
+@pytest.mark.parametrize(
+    "prompt", ["two people on a field with a kite flying above", "a bird overhead, a dog"]
+)
+def test_a_dangling_above_puts_the_object_high_as_advice_not_a_stated_side(prompt: str) -> None:
+    """Above what, the caption does not say: the layout puts it in the top band, and an LLM layout that
+    puts it elsewhere is not rejected for it."""
+    from planner.checks import expectations_from_scene
+
+    scene = parse_prompt(prompt)
+    high = [o for o in scene.objects if o.head in {"kite", "bird"}]
+    assert high and high[0].positions == {"top"} == high[0].loose_positions
+    sure, _ = expectations_from_scene(scene)
+    assert not sure.sides
