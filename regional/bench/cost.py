@@ -422,22 +422,30 @@ class Timer:
             self.seconds = time.perf_counter() - self._begin
 
 
+def side_by_side_pipelines(model: str, device: str, compiled: bool):
+    """(regional pipeline, plain FluxPipeline) sharing one set of ``wall_time_components``; the transformer
+    compiled (``COMPILE_OPTIONS``) when asked. Progress bars off."""
+    from diffusers import FluxPipeline
+
+    from regional.families.flux import RegionalFluxPipeline
+
+    pipe = RegionalFluxPipeline(**wall_time_components(model, device)).to(device)
+    if compiled:
+        pipe.transformer.compile(**COMPILE_OPTIONS)
+    plain_pipe = FluxPipeline(**pipe.components)
+    for each in (pipe, plain_pipe):
+        each.set_progress_bar_config(disable=True)
+    return pipe, plain_pipe
+
+
 def measure(
     sweep: Sweep, device: str, seed: int = 0, progress=None, model: str = "scaled", compiled: bool = False
 ) -> list[Record]:
     """Every method at every region count of ``sweep``, eager or with the transformer compiled."""
-    from diffusers import FluxPipeline
-
     from regional.defaults import default_token_margin
-    from regional.families.flux import RegionalFluxPipeline
     from regional.masks import layout_regions
 
-    pipe = RegionalFluxPipeline(**wall_time_components(model, device)).to(device)
-    pipe.set_progress_bar_config(disable=True)
-    if compiled:
-        pipe.transformer.compile(**COMPILE_OPTIONS)
-    plain_pipe = FluxPipeline(**pipe.components)
-    plain_pipe.set_progress_bar_config(disable=True)
+    pipe, plain_pipe = side_by_side_pipelines(model, device, compiled)
     variant = {
         "compiled": compiled,
         "dtype": str(pipe.transformer.dtype).removeprefix("torch."),

@@ -18,12 +18,11 @@ import sys
 from dataclasses import asdict, dataclass, field
 
 from regional.bench.cost import (
-    COMPILE_OPTIONS,
     WALL_MODELS,
     Sweep,
     _run_method,
     bench_layout,
-    wall_time_components,
+    side_by_side_pipelines,
 )
 
 PROFILED_METHODS = ("plain", "regional", "flex", "authors")
@@ -100,17 +99,9 @@ def profile_methods(
 ) -> list[MethodProfile]:
     """One injected step of each method, profiled after a warm-up generation of the same shape."""
     import torch
-    from diffusers import FluxPipeline
     from torch.profiler import ProfilerActivity, profile
 
-    from regional.families.flux import RegionalFluxPipeline
-
-    pipe = RegionalFluxPipeline(**wall_time_components(model, device)).to(device)
-    pipe.set_progress_bar_config(disable=True)
-    if compiled:
-        pipe.transformer.compile(**COMPILE_OPTIONS)
-    plain_pipe = FluxPipeline(**pipe.components)
-    plain_pipe.set_progress_bar_config(disable=True)
+    pipe, plain_pipe = side_by_side_pipelines(model, device, compiled)
     layout = bench_layout(regions, size, size)
     one_step = Sweep(size, size, 1, 1, ())
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
